@@ -1,0 +1,104 @@
+# ckpt - checkpoint store. `make` builds build/ckptd; `make test` runs the
+# whole suite; `make run` starts a local daemon. See README.md.
+
+PKGS       := libmicrohttpd sqlite3 libcrypto
+# Debian 12 packages the build and the test suite need.
+DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev curl jq
+VERSION    := 0.1.0
+
+ifeq ($(SAN),1)
+BUILD      ?= build-san
+SANFLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT        := -O1 -g
+else
+BUILD      ?= build
+SANFLAGS   :=
+OPT        := -O2 -g
+endif
+
+CC         ?= gcc
+WARN       := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough
+HARDEN     := -fstack-protector-strong -D_FORTIFY_SOURCE=2
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) \
+              -DCKPTD_VERSION='"$(VERSION)"' -iquote daemon -iquote $(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+LDFLAGS    += $(SANFLAGS)
+LDLIBS     += $(PKG_LIBS) -lpthread -lm
+
+DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/daemon/%.o) $(BUILD)/gen/migrations.o
+LIB_OBJ    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
+MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit integration clean check-format format lint valgrind
+
+all: $(BUILD)/ckptd
+
+$(BUILD)/ckptd: $(DAEMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) sql/embed.sh
+	@mkdir -p $(dir $@)
+	sh sql/embed.sh $@ $(MIGRATIONS)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# Install missing build and test dependencies from Debian when root;
+# otherwise say exactly what to run.
+deps:
+	@missing=""; for p in $(DEB_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing packages; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/ckptd --listen 127.0.0.1:8420 --data ./data
+
+unit: $(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@bash tests/run.sh $(BUILD)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all unit
+	@CKPTD_WRAPPER="valgrind --quiet --leak-check=full --error-exitcode=99" bash tests/run.sh $(BUILD)
+
+FORMAT_SRC := $(wildcard daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h)
+
+format:
+	clang-format -i $(FORMAT_SRC)
+
+check-format:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+lint: $(BUILD)/gen/migrations.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Idaemon -I$(BUILD)/gen daemon
+	clang-tidy --quiet $(DAEMON_SRC) -- -std=c11 -D_GNU_SOURCE -iquote daemon -iquote $(BUILD)/gen $(PKG_CFLAGS)
+
+clean:
+	rm -rf build build-san
+
+-include $(DAEMON_OBJ:.o=.d) $(UNIT_BIN:=.d)

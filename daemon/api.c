@@ -1,0 +1,626 @@
+/*
+ * api.c - the HTTP API v1 handlers. Each is a sequence of guards that
+ * answer an error at once, then one domain call, then one reply.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "respond.h"
+#include "upload.h"
+
+#define JSON_LIST_MAX (32u << 20)
+
+/* ---- query parameters ---------------------------------------------------- */
+
+static const char *param(const struct request *req, const char *key)
+{
+    for (size_t i = 0; i < req->n_params; i++) {
+        if (strcmp(req->params[i].key, key) == 0)
+            return req->params[i].value;
+    }
+    return NULL;
+}
+
+static bool is_metric_param(const char *key)
+{
+    return strncmp(key, "metric.", 7) == 0;
+}
+
+/* Refuse parameters not in allowed (NULL-terminated) and repeated ones, so
+ * a typo such as "epcoh=1" is an error instead of silently ignored. With
+ * metrics, "metric.NAME" parameters are allowed too. Returns false after
+ * setting the error reply. */
+static bool check_params(struct request *req, const char *const *allowed, bool metrics)
+{
+    for (size_t i = 0; i < req->n_params; i++) {
+        const char *key = req->params[i].key;
+        bool known = metrics && is_metric_param(key);
+        for (const char *const *a = allowed; !known && *a; a++)
+            known = strcmp(key, *a) == 0;
+        if (!known) {
+            respond_error(req, E_UNKNOWN_PARAMETER, "unknown query parameter '%s'", key);
+            return false;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(req->params[j].key, key) == 0) {
+                respond_error(req, E_INVALID_PARAMETER, "query parameter '%s' is repeated", key);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static bool check_run(struct request *req)
+{
+    if (!parse_is_name(req->arg_run, strlen(req->arg_run))) {
+        respond_error(req, E_INVALID_RUN_NAME,
+                      "invalid run name: it must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        return false;
+    }
+    return true;
+}
+
+static bool check_id(struct request *req, int64_t *id)
+{
+    if (parse_id(req->arg_id, id) < 0) {
+        respond_error(req, E_INVALID_ID, "checkpoint id must be a decimal integer from 1 to %lld",
+                      (long long)INT64_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* Parse an optional non-negative integer parameter. */
+static bool opt_u63(struct request *req, const char *key, bool *has, int64_t *v)
+{
+    const char *s = param(req, key);
+    *has = false;
+    if (!s)
+        return true;
+    if (parse_u63(s, v) < 0) {
+        respond_error(req, E_INVALID_PARAMETER,
+                      "%s must be a non-negative integer no larger than %lld", key,
+                      (long long)INT64_MAX);
+        return false;
+    }
+    *has = true;
+    return true;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void reply_record(struct request *req, unsigned status, const struct ckpt_record *rec)
+{
+    struct json j;
+    json_init(&j, 64 * 1024);
+    json_checkpoint(&j, rec);
+    respond_json(req, status, &j);
+}
+
+/* The error for a failed lookup of a run's checkpoint (latest, best). */
+static void reply_lookup_error(struct request *req, int r, const char *metric)
+{
+    if (r == -ENOENT)
+        respond_error(req, E_RUN_NOT_FOUND, "run '%s' has no checkpoints", req->arg_run);
+    else if (r == -ENODATA)
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint of run '%s' has %s '%s'",
+                      req->arg_run, strcmp(metric, "loss") ? "metric" : "a", metric);
+    else
+        respond_error(req, error_from_errno(r), NULL);
+}
+
+static void reply_blob(struct request *req, const struct ckpt_record *rec)
+{
+    struct ckpt_record again;
+    uint64_t size;
+    int fd;
+    int r = store_open_blob(req->app->store, rec, &fd, &size);
+
+    if (r == -ENOENT && index_get(req->app->store->index, rec->id, &again) == -ENOENT) {
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "checkpoint %" PRId64 " was just deleted",
+                      rec->id);
+        return;
+    }
+    if (r < 0) {
+        log_error("cannot open blob %s of checkpoint %" PRId64 ": %s", rec->sha256, rec->id,
+                  strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot read the checkpoint's bytes");
+        return;
+    }
+    respond_blob(req, fd, size, rec);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+void api_healthz(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    struct json j;
+
+    if (!check_params(req, none, false))
+        return;
+    if (index_ping(req->app->store->index) < 0) {
+        respond_error(req, E_UNAVAILABLE, "index does not answer");
+        return;
+    }
+    json_init(&j, 64);
+    json_raw(&j, "{\"status\":\"ok\"}");
+    respond_json(req, 200, &j);
+}
+
+struct runs_ctx {
+    struct json j;
+    bool first;
+};
+
+static int add_run(void *p, const struct run_summary *s)
+{
+    struct runs_ctx *c = p;
+    if (!c->first)
+        json_raw(&c->j, ",");
+    c->first = false;
+    json_raw(&c->j, "{\"run\":");
+    json_str(&c->j, s->run);
+    json_raw(&c->j, ",\"checkpoints\":");
+    json_int(&c->j, s->checkpoints);
+    json_raw(&c->j, ",\"bytes\":");
+    json_int(&c->j, (int64_t)s->bytes);
+    json_raw(&c->j, ",\"best_loss\":");
+    if (s->has_best_loss)
+        json_double(&c->j, s->best_loss);
+    else
+        json_raw(&c->j, "null");
+    json_raw(&c->j, ",\"latest_epoch\":");
+    if (s->has_latest_epoch)
+        json_int(&c->j, s->latest_epoch);
+    else
+        json_raw(&c->j, "null");
+    json_raw(&c->j, ",\"updated_at\":");
+    json_time_ms(&c->j, s->updated_ms);
+    json_raw(&c->j, "}");
+    return json_failed(&c->j) ? -ENOMEM : 0;
+}
+
+void api_runs(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    struct runs_ctx c = {.first = true};
+
+    if (!check_params(req, none, false))
+        return;
+    json_init(&c.j, JSON_LIST_MAX);
+    json_raw(&c.j, "{\"runs\":[");
+    int r = index_runs(req->app->store->index, add_run, &c);
+    if (r < 0) {
+        json_release(&c.j);
+        respond_error(req, error_from_errno(r), NULL);
+        return;
+    }
+    json_raw(&c.j, "]}");
+    respond_json(req, 200, &c.j);
+}
+
+/* Fill meta from the upload's query parameters. */
+static bool upload_meta(struct request *req, struct ckpt_meta *m)
+{
+    const char *loss = param(req, "loss");
+
+    snprintf(m->run, sizeof(m->run), "%s", req->arg_run);
+    if (!opt_u63(req, "epoch", &m->has_epoch, &m->epoch) ||
+        !opt_u63(req, "step", &m->has_step, &m->step))
+        return false;
+    if (loss) {
+        if (parse_finite(loss, &m->loss) < 0) {
+            respond_error(req, E_INVALID_PARAMETER, "loss must be a finite decimal number");
+            return false;
+        }
+        m->has_loss = true;
+    }
+    for (size_t i = 0; i < req->n_params; i++) {
+        const char *key = req->params[i].key;
+        if (!is_metric_param(key))
+            continue;
+        const char *name = key + 7;
+        if (!parse_is_name(name, strlen(name))) {
+            respond_error(req, E_INVALID_PARAMETER,
+                          "metric name in '%s' must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}", key);
+            return false;
+        }
+        if (m->n_metrics == METRICS_MAX) {
+            respond_error(req, E_INVALID_PARAMETER, "at most %d metrics per checkpoint",
+                          METRICS_MAX);
+            return false;
+        }
+        struct metric *mt = &m->metrics[m->n_metrics];
+        if (parse_finite(req->params[i].value, &mt->value) < 0) {
+            respond_error(req, E_INVALID_PARAMETER, "%s must be a finite decimal number", key);
+            return false;
+        }
+        snprintf(mt->name, sizeof(mt->name), "%s", name);
+        m->n_metrics++;
+    }
+    return true;
+}
+
+/* Collect the client's digest from the query and the three headers; all
+ * that are present must agree. */
+static bool upload_digest(struct request *req, bool *has, uint8_t out[SHA256_LEN])
+{
+    static const char *const fields[] = {"Repr-Digest", "Content-Digest"};
+    uint8_t d[SHA256_LEN];
+    const char *s;
+    *has = false;
+
+#define TAKE(where)                                                                            \
+    do {                                                                                       \
+        if (*has && memcmp(d, out, SHA256_LEN) != 0) {                                         \
+            respond_error(req, E_INVALID_DIGEST, "%s disagrees with another digest sent",      \
+                          where);                                                              \
+            return false;                                                                      \
+        }                                                                                      \
+        memcpy(out, d, SHA256_LEN);                                                            \
+        *has = true;                                                                           \
+    } while (0)
+
+    if ((s = param(req, "sha256"))) {
+        if (parse_sha256_hex(s, strlen(s), d) < 0) {
+            respond_error(req, E_INVALID_DIGEST, "sha256 must be 64 hexadecimal characters");
+            return false;
+        }
+        TAKE("sha256");
+    }
+    if ((s = request_header(req, "X-Checkpoint-SHA256"))) {
+        if (parse_sha256_hex(s, strlen(s), d) < 0) {
+            respond_error(req, E_INVALID_DIGEST,
+                          "X-Checkpoint-SHA256 must be 64 hexadecimal characters");
+            return false;
+        }
+        TAKE("X-Checkpoint-SHA256");
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const char *b64;
+        size_t len;
+        if (!(s = request_header(req, fields[i])))
+            continue;
+        int r = parse_digest_field(s, &b64, &len);
+        if (r == -ENOENT)
+            continue; /* only other algorithms: nothing for us to check */
+        if (r < 0 || digest_from_base64(b64, len, d) < 0) {
+            respond_error(req, E_INVALID_DIGEST, "%s must look like sha-256=:BASE64:", fields[i]);
+            return false;
+        }
+        TAKE(fields[i]);
+    }
+#undef TAKE
+    return true;
+}
+
+void api_upload_begin(struct request *req)
+{
+    static const char *const allowed[] = {"epoch", "step", "loss", "sha256", NULL};
+    struct app *app = req->app;
+    struct upload *u;
+    struct ckpt_meta meta = {0};
+    bool has_digest;
+    uint8_t digest[SHA256_LEN];
+    uint64_t avail;
+    int r;
+
+    if (!check_run(req) || !check_params(req, allowed, true) || !upload_meta(req, &meta) ||
+        !upload_digest(req, &has_digest, digest))
+        return;
+    if (req->has_length && req->content_length > app->max_upload) {
+        respond_error(req, E_PAYLOAD_TOO_LARGE,
+                      "body of %" PRIu64 " bytes exceeds this server's limit of %" PRIu64,
+                      req->content_length, app->max_upload);
+        return;
+    }
+    if (!req->chunked && (!req->has_length || req->content_length == 0)) {
+        respond_error(req, E_EMPTY_BODY, NULL);
+        return;
+    }
+    /* Refuse now what cannot fit, rather than after the client sent it. */
+    if (req->has_length && blobstore_free_space(app->store->blobs, &avail) == 0 &&
+        req->content_length > avail) {
+        respond_error(req, E_INSUFFICIENT_STORAGE,
+                      "body of %" PRIu64 " bytes exceeds the %" PRIu64 " bytes free", req->content_length,
+                      avail);
+        return;
+    }
+    r = upload_new(app->store->blobs, app->max_upload, &u);
+    if (r < 0) {
+        log_error("cannot start upload: %s", strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot start upload: %s", strerror(-r));
+        return;
+    }
+    u->meta = meta;
+    u->has_expected = has_digest;
+    memcpy(u->expected, digest, SHA256_LEN);
+    req->upload = u;
+}
+
+int api_upload_body(struct request *req, const char *data, size_t len)
+{
+    int r = upload_write(req->upload, data, len);
+    if (r == -EFBIG)
+        log_error("closing upload to run '%s': body exceeds --max-upload %" PRIu64,
+                  req->upload->meta.run, req->upload->limit);
+    return r;
+}
+
+static void commit_job(void *arg)
+{
+    struct request *req = arg;
+    struct upload *u = req->upload;
+    struct ckpt_record rec;
+    char location[64];
+
+    int r = store_commit(req->app->store, upload_detach_tmp(u), &u->meta, u->received,
+                         u->digest_hex, &rec);
+    if (r < 0) {
+        log_error("cannot commit upload to run '%s': %s", u->meta.run, strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
+    } else {
+        reply_record(req, 201, &rec);
+        snprintf(location, sizeof(location), "/v1/checkpoints/%" PRId64, rec.id);
+        respond_header(req, "Location", location);
+    }
+    request_resume(req);
+}
+
+void api_upload_end(struct request *req)
+{
+    struct upload *u = req->upload;
+    int r;
+
+    if (u->received == 0) {
+        respond_error(req, E_EMPTY_BODY, NULL);
+        return;
+    }
+    r = upload_finish(u);
+    if (r < 0) {
+        log_error("upload to run '%s' failed: %s", u->meta.run, strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
+        return;
+    }
+    if (u->has_expected && memcmp(u->expected, u->digest, SHA256_LEN) != 0) {
+        char want[SHA256_HEX_LEN + 1];
+        digest_hex(u->expected, want);
+        respond_error(req, E_DIGEST_MISMATCH,
+                      "received %" PRIu64 " bytes with SHA-256 %s, but the client sent %s",
+                      u->received, u->digest_hex, want);
+        return;
+    }
+    /* fsync, rename and the index insert block: run them off the event
+     * thread so other connections on it keep moving. */
+    request_suspend(req);
+    r = workq_submit(req->app->workq, commit_job, req);
+    if (r < 0) {
+        respond_error(req, E_UNAVAILABLE, "server is shutting down");
+        request_resume(req);
+    }
+}
+
+struct list_ctx {
+    struct json j;
+    bool first;
+};
+
+static int add_checkpoint(void *p, const struct ckpt_record *rec)
+{
+    struct list_ctx *c = p;
+    if (!c->first)
+        json_raw(&c->j, ",");
+    c->first = false;
+    json_checkpoint(&c->j, rec);
+    return json_failed(&c->j) ? -ENOMEM : 0;
+}
+
+void api_list(struct request *req)
+{
+    static const char *const allowed[] = {"order_by", "order",     "limit",
+                                          "after",    "min_epoch", "max_epoch", NULL};
+    struct list_query q = {.run = req->arg_run, .limit = LIST_LIMIT_DEFAULT};
+    struct list_ctx c = {.first = true};
+    const char *s;
+    bool has_next = false;
+    struct cursor next;
+    int64_t v;
+
+    if (!check_run(req) || !check_params(req, allowed, false))
+        return;
+    if ((s = param(req, "order_by"))) {
+        if (strcmp(s, "created") == 0) {
+            q.order = ORDER_CREATED;
+        } else if (strcmp(s, "epoch") == 0) {
+            q.order = ORDER_EPOCH;
+        } else if (strcmp(s, "step") == 0) {
+            q.order = ORDER_STEP;
+        } else if (strcmp(s, "loss") == 0) {
+            q.order = ORDER_LOSS;
+        } else if (is_metric_param(s) && parse_is_name(s + 7, strlen(s + 7))) {
+            q.order = ORDER_METRIC;
+            q.metric = s + 7;
+        } else {
+            respond_error(req, E_INVALID_PARAMETER,
+                          "order_by must be created, epoch, step, loss or metric.NAME");
+            return;
+        }
+    }
+    if ((s = param(req, "order"))) {
+        if (strcmp(s, "asc") != 0 && strcmp(s, "desc") != 0) {
+            respond_error(req, E_INVALID_PARAMETER, "order must be asc or desc");
+            return;
+        }
+        q.desc = s[0] == 'd';
+    }
+    if ((s = param(req, "limit"))) {
+        if (parse_u63(s, &v) < 0 || v < 1 || v > LIST_LIMIT_MAX) {
+            respond_error(req, E_INVALID_PARAMETER, "limit must be an integer from 1 to %d",
+                          LIST_LIMIT_MAX);
+            return;
+        }
+        q.limit = (unsigned)v;
+    }
+    if ((s = param(req, "after"))) {
+        if (cursor_parse(s, &q.after) < 0) {
+            respond_error(req, E_INVALID_CURSOR, "after must be a 'next' value from a listing");
+            return;
+        }
+        q.has_after = true;
+    }
+    if (!opt_u63(req, "min_epoch", &q.has_min_epoch, &q.min_epoch) ||
+        !opt_u63(req, "max_epoch", &q.has_max_epoch, &q.max_epoch))
+        return;
+
+    json_init(&c.j, JSON_LIST_MAX);
+    json_raw(&c.j, "{\"checkpoints\":[");
+    int r = index_list(req->app->store->index, &q, add_checkpoint, &c, &has_next, &next);
+    if (r < 0) {
+        json_release(&c.j);
+        if (r == -ENOENT)
+            respond_error(req, E_RUN_NOT_FOUND, "run '%s' has no checkpoints", q.run);
+        else if (r == -EINVAL)
+            respond_error(req, E_INVALID_CURSOR,
+                          "cursor does not belong to this order_by; repeat the same parameters");
+        else
+            respond_error(req, error_from_errno(r), NULL);
+        return;
+    }
+    json_raw(&c.j, "],\"next\":");
+    if (has_next) {
+        char text[CURSOR_MAX];
+        cursor_format(&next, text, sizeof(text));
+        json_str(&c.j, text);
+    } else {
+        json_raw(&c.j, "null");
+    }
+    json_raw(&c.j, "}");
+    respond_json(req, 200, &c.j);
+}
+
+/* The best checkpoint per the metric and mode parameters. */
+static bool find_best(struct request *req, struct ckpt_record *rec)
+{
+    static const char *const allowed[] = {"metric", "mode", NULL};
+    const char *metric = param(req, "metric"), *mode = param(req, "mode");
+
+    if (!check_run(req) || !check_params(req, allowed, false))
+        return false;
+    if (!metric)
+        metric = "loss";
+    if (!parse_is_name(metric, strlen(metric))) {
+        respond_error(req, E_INVALID_PARAMETER,
+                      "metric must be loss or a metric name matching [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        return false;
+    }
+    if (mode && strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0) {
+        respond_error(req, E_INVALID_PARAMETER, "mode must be min or max");
+        return false;
+    }
+    int r = index_best(req->app->store->index, req->arg_run, metric, mode && mode[1] == 'a', rec);
+    if (r < 0) {
+        reply_lookup_error(req, r, metric);
+        return false;
+    }
+    return true;
+}
+
+void api_best(struct request *req)
+{
+    struct ckpt_record rec;
+    if (find_best(req, &rec))
+        reply_record(req, 200, &rec);
+}
+
+void api_best_blob(struct request *req)
+{
+    struct ckpt_record rec;
+    if (find_best(req, &rec))
+        reply_blob(req, &rec);
+}
+
+static bool find_latest(struct request *req, struct ckpt_record *rec)
+{
+    static const char *const none[] = {NULL};
+
+    if (!check_run(req) || !check_params(req, none, false))
+        return false;
+    int r = index_latest(req->app->store->index, req->arg_run, rec);
+    if (r < 0) {
+        reply_lookup_error(req, r, "loss");
+        return false;
+    }
+    return true;
+}
+
+void api_latest(struct request *req)
+{
+    struct ckpt_record rec;
+    if (find_latest(req, &rec))
+        reply_record(req, 200, &rec);
+}
+
+void api_latest_blob(struct request *req)
+{
+    struct ckpt_record rec;
+    if (find_latest(req, &rec))
+        reply_blob(req, &rec);
+}
+
+static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record *rec)
+{
+    static const char *const none[] = {NULL};
+
+    if (!check_id(req, id) || !check_params(req, none, false))
+        return false;
+    if (!rec)
+        return true;
+    int r = index_get(req->app->store->index, *id, rec);
+    if (r == -ENOENT) {
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, *id);
+        return false;
+    }
+    if (r < 0) {
+        respond_error(req, error_from_errno(r), NULL);
+        return false;
+    }
+    return true;
+}
+
+void api_checkpoint(struct request *req)
+{
+    struct ckpt_record rec;
+    int64_t id;
+
+    if (req->method != M_DELETE) {
+        if (find_checkpoint(req, &id, &rec))
+            reply_record(req, 200, &rec);
+        return;
+    }
+    if (!find_checkpoint(req, &id, NULL))
+        return;
+    int r = store_delete(req->app->store, id);
+    if (r == -ENOENT)
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, id);
+    else if (r < 0)
+        respond_error(req, error_from_errno(r), "cannot delete checkpoint %" PRId64, id);
+    else
+        respond_empty(req, 204);
+}
+
+void api_checkpoint_blob(struct request *req)
+{
+    struct ckpt_record rec;
+    int64_t id;
+
+    if (find_checkpoint(req, &id, &rec))
+        reply_blob(req, &rec);
+}

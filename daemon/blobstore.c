@@ -1,0 +1,328 @@
+/*
+ * blobstore.c - blobstore.h on a local POSIX filesystem.
+ * Durability order for a new blob: write temp, fsync temp, rename into
+ * blobs/ab/, fsync blobs/ab/ (and blobs/ when ab/ was new).
+ */
+#include "blobstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "digest.h"
+
+struct blobstore {
+    char *dir;    /* the data directory */
+    int blobs_fd; /* DIR/blobs */
+    int tmp_fd;   /* DIR/tmp */
+    atomic_ullong seq; /* names temp files */
+};
+
+struct blob_tmp {
+    struct blobstore *bs;
+    int fd;
+    char name[32]; /* within tmp/ */
+};
+
+static int mkdir_at(int dirfd, const char *name)
+{
+    if (mkdirat(dirfd, name, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int fsync_fd(int fd)
+{
+    while (fsync(fd) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Remove every file in tmp/: none of them can belong to a live upload
+ * because the data directory lock is held by this process alone. */
+static int sweep_tmp(struct blobstore *bs)
+{
+    int fd = openat(bs->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (unlinkat(bs->tmp_fd, e->d_name, 0) < 0 && errno != ENOENT) {
+            int r = -errno;
+            closedir(d);
+            return r;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int blobstore_open(const char *dir, struct blobstore **out)
+{
+    struct blobstore *bs = calloc(1, sizeof(*bs));
+    int dfd = -1, r;
+
+    if (!bs)
+        return -ENOMEM;
+    bs->blobs_fd = bs->tmp_fd = -1;
+    bs->dir = strdup(dir);
+    if (!bs->dir) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if ((r = mkdir_at(dfd, "blobs")) < 0 || (r = mkdir_at(dfd, "tmp")) < 0)
+        goto fail;
+    bs->blobs_fd = openat(dfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bs->tmp_fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bs->blobs_fd < 0 || bs->tmp_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = sweep_tmp(bs);
+    if (r < 0)
+        goto fail;
+    close(dfd);
+    *out = bs;
+    return 0;
+fail:
+    if (dfd >= 0)
+        close(dfd);
+    blobstore_close(bs);
+    return r;
+}
+
+void blobstore_close(struct blobstore *bs)
+{
+    if (!bs)
+        return;
+    if (bs->blobs_fd >= 0)
+        close(bs->blobs_fd);
+    if (bs->tmp_fd >= 0)
+        close(bs->tmp_fd);
+    free(bs->dir);
+    free(bs);
+}
+
+int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
+{
+    struct blob_tmp *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->bs = bs;
+    /* Unique within this process by the counter; earlier processes' files
+     * were swept at startup and a second process cannot hold the lock. */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned long long seq = atomic_fetch_add(&bs->seq, 1);
+        snprintf(t->name, sizeof(t->name), "up-%llu", seq);
+        t->fd = openat(bs->tmp_fd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (t->fd >= 0) {
+            *out = t;
+            return 0;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    int r = -errno;
+    free(t);
+    return r;
+}
+
+int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(t->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int blob_tmp_sync(struct blob_tmp *t)
+{
+    return fsync_fd(t->fd);
+}
+
+void blob_tmp_discard(struct blob_tmp *t)
+{
+    if (!t)
+        return;
+    close(t->fd);
+    unlinkat(t->bs->tmp_fd, t->name, 0);
+    free(t);
+}
+
+static void blob_path(const char *sha_hex, char sub[3], char path[3 + 1 + 64 + 1])
+{
+    memcpy(sub, sha_hex, 2);
+    sub[2] = '\0';
+    snprintf(path, 3 + 1 + 64 + 1, "%s/%s", sub, sha_hex);
+}
+
+/* Rename without replacing; -EEXIST when dst exists. Falls back to link +
+ * unlink on filesystems without renameat2(RENAME_NOREPLACE). */
+static int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
+{
+    if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    if (linkat(from_dir, from, to_dir, to, 0) < 0)
+        return -errno;
+    unlinkat(from_dir, from, 0);
+    return 0;
+}
+
+int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
+                      bool *created)
+{
+    char sub[3], path[70];
+    bool new_sub = false;
+    int r, sub_fd;
+
+    blob_path(sha_hex, sub, path);
+    if (mkdirat(bs->blobs_fd, sub, 0750) == 0)
+        new_sub = true;
+    else if (errno != EEXIST)
+        return -errno;
+    r = rename_noreplace(bs->tmp_fd, t->name, bs->blobs_fd, path);
+    if (r == -EEXIST) {
+        /* Same name, so same SHA-256, so same bytes: keep the old file. */
+        blob_tmp_discard(t);
+        *created = false;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    /* fsync the directory: a rename is durable only once its parent entry
+     * is flushed. */
+    sub_fd = openat(bs->blobs_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sub_fd < 0) {
+        r = -errno;
+    } else {
+        r = fsync_fd(sub_fd);
+        close(sub_fd);
+    }
+    if (r == 0 && new_sub)
+        r = fsync_fd(bs->blobs_fd);
+    if (r < 0) {
+        /* Not durable: undo so the caller can report the failure honestly. */
+        unlinkat(bs->blobs_fd, path, 0);
+        return r;
+    }
+    close(t->fd);
+    free(t);
+    *created = true;
+    return 0;
+}
+
+int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint64_t *size)
+{
+    char sub[3], path[70];
+    struct stat st;
+
+    blob_path(sha_hex, sub, path);
+    int f = openat(bs->blobs_fd, path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -errno;
+    if (fstat(f, &st) < 0) {
+        int r = -errno;
+        close(f);
+        return r;
+    }
+    (void)posix_fadvise(f, 0, 0, POSIX_FADV_SEQUENTIAL);
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int blobstore_remove(struct blobstore *bs, const char *sha_hex)
+{
+    char sub[3], path[70];
+
+    blob_path(sha_hex, sub, path);
+    if (unlinkat(bs->blobs_fd, path, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+int blobstore_free_space(struct blobstore *bs, uint64_t *bytes)
+{
+    struct statvfs sv;
+    if (fstatvfs(bs->blobs_fd, &sv) < 0)
+        return -errno;
+    *bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return n == 64;
+}
+
+int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_hex), void *ctx)
+{
+    int fd = openat(bs->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *top = fdopendir(fd);
+    if (!top) {
+        close(fd);
+        return -errno;
+    }
+    int r = 0;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(top))) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
+            continue;
+        int sfd = openat(bs->blobs_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sfd < 0)
+            continue;
+        DIR *sub = fdopendir(sfd);
+        if (!sub) {
+            close(sfd);
+            continue;
+        }
+        struct dirent *b;
+        while (r == 0 && (b = readdir(sub))) {
+            if (is_hex64(b->d_name))
+                r = fn(ctx, b->d_name);
+        }
+        closedir(sub);
+    }
+    closedir(top);
+    return r;
+}

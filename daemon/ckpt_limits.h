@@ -1,0 +1,31 @@
+/*
+ * ckpt_limits.h - every bound a client can push against, in one place.
+ * Changing a value here changes the contract: keep proto/API.md in step.
+ */
+#ifndef CKPTD_LIMITS_H
+#define CKPTD_LIMITS_H
+
+#define RUN_NAME_MAX 128           /* run and metric names, bytes */
+#define METRICS_MAX 64             /* metric.NAME parameters per upload */
+#define QUERY_PARAMS_MAX 96        /* parameters in one query string */
+#define RAW_URI_MAX 8192           /* request target, bytes */
+#define PATH_SEGMENTS_MAX 8        /* segments in a request path */
+#define LIST_LIMIT_DEFAULT 100     /* checkpoints per listing page */
+#define LIST_LIMIT_MAX 1000
+#define CURSOR_MAX 64              /* length of an opaque listing cursor */
+#define ID_MAX INT64_MAX           /* checkpoint ids are 1..ID_MAX */
+
+#define DEFAULT_MAX_UPLOAD (100ULL << 30) /* --max-upload default: 100 GiB */
+#define DEFAULT_THREADS 4
+#define THREADS_MAX 64
+#define COMMIT_THREADS 4           /* fsync + rename + insert workers */
+#define READERS_MAX (THREADS_MAX + COMMIT_THREADS + 2)
+
+#define CONNECTION_MEMORY 262144   /* MHD per-connection pool: ~128 KiB body pieces */
+#define CONNECTION_LIMIT 1000      /* open connections in all */
+#define PER_IP_CONNECTION_LIMIT 200
+#define CONNECTION_TIMEOUT_S 120   /* idle connection timeout */
+#define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
+#define DB_BUSY_TIMEOUT_MS 10000
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * digest.c - SHA-256 via OpenSSL EVP (never the deprecated SHA256_* calls).
+ */
+#include "digest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+struct sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+struct sha256 *sha256_new(void)
+{
+    struct sha256 *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        sha256_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int sha256_update(struct sha256 *h, const void *data, size_t len)
+{
+    return EVP_DigestUpdate(h->ctx, data, len) == 1 ? 0 : -EIO;
+}
+
+int sha256_final(struct sha256 *h, uint8_t out[SHA256_LEN])
+{
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(h->ctx, out, &len) != 1 || len != SHA256_LEN)
+        return -EIO;
+    return 0;
+}
+
+void sha256_free(struct sha256 *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
+}
+
+void digest_hex(const uint8_t d[SHA256_LEN], char out[SHA256_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < SHA256_LEN; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[SHA256_HEX_LEN] = '\0';
+}
+
+void digest_base64(const uint8_t d[SHA256_LEN], char out[SHA256_B64_LEN + 1])
+{
+    EVP_EncodeBlock((unsigned char *)out, d, SHA256_LEN);
+}
+
+int digest_from_base64(const char *b64, size_t len, uint8_t out[SHA256_LEN])
+{
+    unsigned char buf[SHA256_B64_LEN];
+    char in[SHA256_B64_LEN + 1];
+
+    /* 32 bytes encode to 43 characters and one '='. EVP_DecodeBlock does
+     * not strip padding, so it returns 33 bytes; the last is the pad's. */
+    if (len != SHA256_B64_LEN || b64[43] != '=' || b64[42] == '=')
+        return -EINVAL;
+    memcpy(in, b64, len);
+    in[len] = '\0';
+    if (EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len) != 33)
+        return -EINVAL;
+    memcpy(out, buf, SHA256_LEN);
+    return 0;
+}

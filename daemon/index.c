@@ -1,0 +1,697 @@
+/*
+ * index.c - index.h on SQLite: the only file that includes sqlite3.h.
+ * One writer connection behind a mutex (synchronous=FULL: a committed row
+ * survives power loss), and a pool of read-only connections that see
+ * committed rows only (WAL snapshots).
+ */
+#include "index.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "migrations.h"
+
+struct index {
+    sqlite3 *writer;
+    pthread_mutex_t write_lock;
+    sqlite3 **readers;
+    bool *reader_busy;
+    unsigned n_readers;
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+};
+
+#define RECORD_COLUMNS "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms"
+
+static int errno_from_sqlite(sqlite3 *db, int rc, const char *what)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_NOMEM: return -ENOMEM;
+    default:
+        log_error("index: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        return -EIO;
+    }
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : errno_from_sqlite(db, rc, sql);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : errno_from_sqlite(db, rc, "prepare");
+}
+
+static int open_conn(const char *path, int flags, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int r = errno_from_sqlite(db, rc, "open");
+        sqlite3_close(db);
+        return r;
+    }
+    sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db, 1);
+    *out = db;
+    return 0;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st;
+    int r = prepare(db, "PRAGMA user_version", &st);
+    if (r < 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    else
+        r = errno_from_sqlite(db, rc, "user_version");
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Apply every migration newer than the file's user_version, all in one
+ * transaction: a crash mid-way leaves the old schema intact. */
+static int migrate(sqlite3 *db)
+{
+    int have = 0, r;
+    char sql[64];
+
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        return r;
+    if ((r = user_version(db, &have)) < 0)
+        goto fail;
+    int newest = migrations_count ? migrations[migrations_count - 1].version : 0;
+    if (have > newest) {
+        log_error("index: schema version %d is newer than this ckptd knows (%d)", have, newest);
+        r = -EPROTO;
+        goto fail;
+    }
+    for (unsigned i = 0; i < migrations_count; i++) {
+        if (migrations[i].version <= have)
+            continue;
+        if ((r = exec(db, migrations[i].sql)) < 0) {
+            log_error("index: migration %s failed", migrations[i].name);
+            goto fail;
+        }
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", migrations[i].version);
+        if ((r = exec(db, sql)) < 0)
+            goto fail;
+    }
+    return exec(db, "COMMIT");
+fail:
+    exec(db, "ROLLBACK");
+    return r;
+}
+
+int index_open(const char *path, unsigned readers, struct index **out)
+{
+    struct index *ix = calloc(1, sizeof(*ix));
+    int r;
+
+    if (!ix)
+        return -ENOMEM;
+    pthread_mutex_init(&ix->write_lock, NULL);
+    pthread_mutex_init(&ix->pool_lock, NULL);
+    pthread_cond_init(&ix->pool_cond, NULL);
+    ix->readers = calloc(readers, sizeof(*ix->readers));
+    ix->reader_busy = calloc(readers, sizeof(*ix->reader_busy));
+    if (!ix->readers || !ix->reader_busy) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    r = open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &ix->writer);
+    if (r < 0)
+        goto fail;
+    if ((r = exec(ix->writer, "PRAGMA journal_mode = WAL")) < 0 ||
+        (r = exec(ix->writer, "PRAGMA synchronous = FULL")) < 0 || (r = migrate(ix->writer)) < 0)
+        goto fail;
+    for (unsigned i = 0; i < readers; i++) {
+        r = open_conn(path, SQLITE_OPEN_READONLY, &ix->readers[i]);
+        if (r < 0)
+            goto fail;
+        ix->n_readers++;
+    }
+    *out = ix;
+    return 0;
+fail:
+    index_close(ix);
+    return r;
+}
+
+void index_close(struct index *ix)
+{
+    if (!ix)
+        return;
+    for (unsigned i = 0; i < ix->n_readers; i++)
+        sqlite3_close(ix->readers[i]);
+    sqlite3_close(ix->writer);
+    free(ix->readers);
+    free(ix->reader_busy);
+    pthread_mutex_destroy(&ix->write_lock);
+    pthread_mutex_destroy(&ix->pool_lock);
+    pthread_cond_destroy(&ix->pool_cond);
+    free(ix);
+}
+
+static sqlite3 *reader_get(struct index *ix, unsigned *slot)
+{
+    pthread_mutex_lock(&ix->pool_lock);
+    for (;;) {
+        for (unsigned i = 0; i < ix->n_readers; i++) {
+            if (!ix->reader_busy[i]) {
+                ix->reader_busy[i] = true;
+                pthread_mutex_unlock(&ix->pool_lock);
+                *slot = i;
+                return ix->readers[i];
+            }
+        }
+        pthread_cond_wait(&ix->pool_cond, &ix->pool_lock);
+    }
+}
+
+static void reader_put(struct index *ix, unsigned slot)
+{
+    pthread_mutex_lock(&ix->pool_lock);
+    ix->reader_busy[slot] = false;
+    pthread_cond_signal(&ix->pool_cond);
+    pthread_mutex_unlock(&ix->pool_lock);
+}
+
+static void copy_text(char *dst, size_t size, const unsigned char *src)
+{
+    snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static int load_metrics(sqlite3 *db, struct ckpt_record *rec)
+{
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT name, value FROM metrics WHERE checkpoint_id = ? ORDER BY name",
+                    &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, rec->id);
+    rec->meta.n_metrics = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && rec->meta.n_metrics < METRICS_MAX) {
+        struct metric *m = &rec->meta.metrics[rec->meta.n_metrics++];
+        copy_text(m->name, sizeof(m->name), sqlite3_column_text(st, 0));
+        m->value = sqlite3_column_double(st, 1);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = errno_from_sqlite(db, rc, "metrics");
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Fill rec from the RECORD_COLUMNS of the current row, then its metrics. */
+static int read_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->id = sqlite3_column_int64(st, 0);
+    copy_text(rec->meta.run, sizeof(rec->meta.run), sqlite3_column_text(st, 1));
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        rec->meta.has_epoch = true;
+        rec->meta.epoch = sqlite3_column_int64(st, 2);
+    }
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        rec->meta.has_step = true;
+        rec->meta.step = sqlite3_column_int64(st, 3);
+    }
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+        rec->meta.has_loss = true;
+        rec->meta.loss = sqlite3_column_double(st, 4);
+    }
+    rec->size = (uint64_t)sqlite3_column_int64(st, 5);
+    copy_text(rec->sha256, sizeof(rec->sha256), sqlite3_column_text(st, 6));
+    rec->created_ms = sqlite3_column_int64(st, 7);
+    return load_metrics(db, rec);
+}
+
+/* Run a prepared single-row query into *out: -ENOENT when it has no row. */
+static int one_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *out)
+{
+    struct ckpt_record rec;
+    int rc = sqlite3_step(st), r;
+
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return errno_from_sqlite(db, rc, "query");
+    r = read_record(db, st, &rec);
+    if (r == 0)
+        *out = rec;
+    return r;
+}
+
+static int run_exists(sqlite3 *db, const char *run, bool *exists)
+{
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT 1 FROM checkpoints WHERE run = ? LIMIT 1", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        *exists = rc == SQLITE_ROW;
+    else
+        r = errno_from_sqlite(db, rc, "run_exists");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int index_ping(struct index *ix)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT count(*) FROM sqlite_schema", &st);
+    if (r == 0) {
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            r = errno_from_sqlite(db, rc, "ping");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+static int bind_optional_int(sqlite3_stmt *st, int i, bool has, int64_t v)
+{
+    return has ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
+                 const char *sha_hex, int64_t created_ms, struct ckpt_record *out)
+{
+    sqlite3 *db = ix->writer;
+    sqlite3_stmt *st = NULL;
+    int64_t id = 0;
+    int r, rc;
+
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    r = prepare(db,
+                "INSERT INTO checkpoints (run, epoch, step, loss, size, sha256, created_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                &st);
+    if (r < 0)
+        goto rollback;
+    sqlite3_bind_text(st, 1, meta->run, -1, SQLITE_STATIC);
+    bind_optional_int(st, 2, meta->has_epoch, meta->epoch);
+    bind_optional_int(st, 3, meta->has_step, meta->step);
+    if (meta->has_loss)
+        sqlite3_bind_double(st, 4, meta->loss);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
+    sqlite3_bind_text(st, 6, sha_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, created_ms);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(db, rc, "insert checkpoint");
+        goto rollback;
+    }
+    id = sqlite3_last_insert_rowid(db);
+    r = prepare(db, "INSERT INTO metrics (checkpoint_id, name, value) VALUES (?, ?, ?)", &st);
+    if (r < 0)
+        goto rollback;
+    for (size_t i = 0; i < meta->n_metrics; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, meta->metrics[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, meta->metrics[i].value);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+            r = errno_from_sqlite(db, rc, "insert metric");
+            goto rollback;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    pthread_mutex_unlock(&ix->write_lock);
+
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->meta = *meta;
+    out->size = size;
+    snprintf(out->sha256, sizeof(out->sha256), "%s", sha_hex);
+    out->created_ms = created_ms;
+    return 0;
+rollback:
+    sqlite3_finalize(st);
+    exec(db, "ROLLBACK");
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
+                 bool *unreferenced)
+{
+    sqlite3 *db = ix->writer;
+    sqlite3_stmt *st = NULL;
+    char sha[SHA256_HEX_LEN + 1];
+    bool referenced = false;
+    int r, rc;
+
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    if ((r = prepare(db, "SELECT sha256 FROM checkpoints WHERE id = ?", &st)) < 0)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        r = -ENOENT;
+        goto rollback;
+    }
+    if (rc != SQLITE_ROW) {
+        r = errno_from_sqlite(db, rc, "delete lookup");
+        goto rollback;
+    }
+    copy_text(sha, sizeof(sha), sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    st = NULL;
+
+    static const char *const deletes[] = {
+        "DELETE FROM metrics WHERE checkpoint_id = ?",
+        "DELETE FROM checkpoints WHERE id = ?",
+    };
+    for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++) {
+        if ((r = prepare(db, deletes[i], &st)) < 0)
+            goto rollback;
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE) {
+            r = errno_from_sqlite(db, rc, "delete");
+            goto rollback;
+        }
+    }
+    if ((r = prepare(db, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st)) < 0)
+        goto rollback;
+    sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    referenced = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = errno_from_sqlite(db, rc, "delete refcount");
+        goto rollback;
+    }
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    pthread_mutex_unlock(&ix->write_lock);
+    memcpy(sha_hex, sha, sizeof(sha));
+    *unreferenced = !referenced;
+    return 0;
+rollback:
+    sqlite3_finalize(st);
+    exec(db, "ROLLBACK");
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_get(struct index *ix, int64_t id, struct ckpt_record *out)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.id = ?", &st);
+    if (r == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        r = one_record(db, st, out);
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_latest(struct index *ix, const char *run, struct ckpt_record *out)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db,
+                    "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ? "
+                    "ORDER BY c.id DESC LIMIT 1",
+                    &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        r = one_record(db, st, out);
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_best(struct index *ix, const char *run, const char *metric, bool maximize,
+               struct ckpt_record *out)
+{
+    static const char *const sql[2][2] = {
+        {"SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
+         "ORDER BY c.loss ASC, c.id DESC LIMIT 1",
+         "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
+         "ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
+        {"SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
+         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 "
+         "ORDER BY m.value ASC, c.id DESC LIMIT 1",
+         "SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
+         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 "
+         "ORDER BY m.value DESC, c.id DESC LIMIT 1"},
+    };
+    bool by_loss = strcmp(metric, "loss") == 0, exists;
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, sql[!by_loss][maximize], &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        if (!by_loss)
+            sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+        r = one_record(db, st, out);
+        sqlite3_finalize(st);
+    }
+    if (r == -ENOENT && run_exists(db, run, &exists) == 0 && exists)
+        r = -ENODATA;
+    reader_put(ix, slot);
+    return r;
+}
+
+/* Build the page query for q into sql. The sort key K is NULL-able; rows
+ * without it sort last in both directions, and ties break by id in the
+ * same direction, so (K IS NULL, K, id) is a total order to page through. */
+static void list_sql(const struct list_query *q, char *sql, size_t size)
+{
+    const char *key = NULL, *join = "";
+    const char *dir = q->desc ? "DESC" : "ASC", *op = q->desc ? "<" : ">";
+    char where[512];
+    size_t n;
+
+    switch (q->order) {
+    case ORDER_CREATED: key = NULL; break;
+    case ORDER_EPOCH: key = "c.epoch"; break;
+    case ORDER_STEP: key = "c.step"; break;
+    case ORDER_LOSS: key = "c.loss"; break;
+    case ORDER_METRIC:
+        key = "m.value";
+        join = " LEFT JOIN metrics m ON m.checkpoint_id = c.id AND m.name = :metric";
+        break;
+    }
+    n = (size_t)snprintf(where, sizeof(where), "c.run = :run%s%s",
+                         q->has_min_epoch ? " AND c.epoch >= :min_epoch" : "",
+                         q->has_max_epoch ? " AND c.epoch <= :max_epoch" : "");
+    if (q->has_after) {
+        if (!key)
+            snprintf(where + n, sizeof(where) - n, " AND c.id %s :after_id", op);
+        else if (q->after.kind == CURSOR_NULL)
+            snprintf(where + n, sizeof(where) - n, " AND %s IS NULL AND c.id %s :after_id", key,
+                     op);
+        else
+            snprintf(where + n, sizeof(where) - n,
+                     " AND (%s IS NULL OR %s %s :after_key OR (%s = :after_key AND c.id %s "
+                     ":after_id))",
+                     key, key, op, key, op);
+    }
+    if (key)
+        snprintf(sql, size,
+                 "SELECT " RECORD_COLUMNS ", %s FROM checkpoints c%s WHERE %s "
+                 "ORDER BY (%s IS NULL), %s %s, c.id %s LIMIT :limit",
+                 key, join, where, key, key, dir, dir);
+    else
+        snprintf(sql, size,
+                 "SELECT " RECORD_COLUMNS " FROM checkpoints c%s WHERE %s "
+                 "ORDER BY c.id %s LIMIT :limit",
+                 join, where, dir);
+}
+
+static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i > 0)
+        sqlite3_bind_int64(st, i, v);
+}
+
+int index_list(struct index *ix, const struct list_query *q,
+               int (*fn)(void *ctx, const struct ckpt_record *rec), void *ctx, bool *has_next,
+               struct cursor *next)
+{
+    bool real_key = q->order == ORDER_LOSS || q->order == ORDER_METRIC;
+    char sql[1024];
+    struct cursor last = {0};
+    unsigned rows = 0;
+    int rc, r;
+    bool exists;
+
+    if (q->has_after) {
+        enum cursor_kind k = q->after.kind;
+        if ((q->order == ORDER_CREATED && k != CURSOR_NONE) ||
+            (q->order != ORDER_CREATED && k == CURSOR_NONE) || (real_key && k == CURSOR_INT) ||
+            (!real_key && k == CURSOR_REAL))
+            return -EINVAL;
+    }
+    list_sql(q, sql, sizeof(sql));
+
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    /* One read transaction: the page and its metrics come from one snapshot. */
+    if ((r = exec(db, "BEGIN")) < 0)
+        goto out;
+    if ((r = run_exists(db, q->run, &exists)) < 0)
+        goto end;
+    if (!exists) {
+        r = -ENOENT;
+        goto end;
+    }
+    if ((r = prepare(db, sql, &st)) < 0)
+        goto end;
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":run"), q->run, -1, SQLITE_STATIC);
+    if (q->order == ORDER_METRIC)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":metric"), q->metric, -1,
+                          SQLITE_STATIC);
+    if (q->has_min_epoch)
+        bind_named_int(st, ":min_epoch", q->min_epoch);
+    if (q->has_max_epoch)
+        bind_named_int(st, ":max_epoch", q->max_epoch);
+    if (q->has_after) {
+        bind_named_int(st, ":after_id", q->after.id);
+        int i = sqlite3_bind_parameter_index(st, ":after_key");
+        if (i > 0 && q->after.kind == CURSOR_INT)
+            sqlite3_bind_int64(st, i, q->after.i);
+        else if (i > 0 && q->after.kind == CURSOR_REAL)
+            sqlite3_bind_double(st, i, q->after.r);
+    }
+    bind_named_int(st, ":limit", (int64_t)q->limit + 1);
+
+    *has_next = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ckpt_record rec;
+        if (rows == q->limit) {
+            *has_next = true;
+            break;
+        }
+        if ((r = read_record(db, st, &rec)) < 0)
+            break;
+        last.id = rec.id;
+        if (q->order == ORDER_CREATED) {
+            last.kind = CURSOR_NONE;
+        } else if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
+            last.kind = CURSOR_NULL;
+        } else if (real_key) {
+            last.kind = CURSOR_REAL;
+            last.r = sqlite3_column_double(st, 8);
+        } else {
+            last.kind = CURSOR_INT;
+            last.i = sqlite3_column_int64(st, 8);
+        }
+        rows++;
+        if ((r = fn(ctx, &rec)) != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = errno_from_sqlite(db, rc, "list");
+    sqlite3_finalize(st);
+    if (r == 0 && *has_next)
+        *next = last;
+end:
+    exec(db, "COMMIT");
+out:
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *run), void *ctx)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int rc, r = prepare(db,
+                        "SELECT g.run, g.n, g.bytes, g.best, c.epoch, c.created_ms FROM "
+                        "(SELECT run, count(*) AS n, sum(size) AS bytes, min(loss) AS best, "
+                        "max(id) AS last FROM checkpoints GROUP BY run) g "
+                        "JOIN checkpoints c ON c.id = g.last ORDER BY g.run",
+                        &st);
+    if (r < 0)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct run_summary s = {0};
+        copy_text(s.run, sizeof(s.run), sqlite3_column_text(st, 0));
+        s.checkpoints = sqlite3_column_int64(st, 1);
+        s.bytes = (uint64_t)sqlite3_column_int64(st, 2);
+        s.has_best_loss = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        s.best_loss = sqlite3_column_double(st, 3);
+        s.has_latest_epoch = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        s.latest_epoch = sqlite3_column_int64(st, 4);
+        s.updated_ms = sqlite3_column_int64(st, 5);
+        if ((r = fn(ctx, &s)) != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = errno_from_sqlite(db, rc, "runs");
+    sqlite3_finalize(st);
+out:
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_blob_referenced(struct index *ix, const char *sha_hex, bool *referenced)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            *referenced = rc == SQLITE_ROW;
+        else
+            r = errno_from_sqlite(db, rc, "blob_referenced");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}

@@ -1,0 +1,80 @@
+/*
+ * index.h - the checkpoint index: metadata, queries, and which blobs are
+ * referenced. Today SQLite (WAL, one writer, a pool of readers); the
+ * interface is what a PostgreSQL backend will implement.
+ * All functions are thread-safe. They return 0 or a negative errno:
+ * -ENOENT (no such checkpoint or run), -ENODATA (the run exists but nothing
+ * in it has the requested metric), -EBUSY (lock timeout), -ENOSPC, -ENOMEM,
+ * -EIO (anything else; the SQLite message is logged).
+ */
+#ifndef CKPTD_INDEX_H
+#define CKPTD_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "parse.h"
+
+struct index;
+
+/* Open or create the index at path, applying pending migrations in one
+ * transaction. readers is the number of concurrent read connections.
+ * -EPROTO when the file was written by a newer schema than this binary. */
+int index_open(const char *path, unsigned readers, struct index **out);
+
+/* Close all connections; NULL is a no-op. No call may be in progress. */
+void index_close(struct index *ix);
+
+/* 0 when the index answers a trivial query. */
+int index_ping(struct index *ix);
+
+/* Insert a committed checkpoint with the given blob and time; fills *out
+ * with the stored record (id assigned). */
+int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
+                 const char *sha_hex, int64_t created_ms, struct ckpt_record *out);
+
+/* Remove checkpoint id. On success *sha_hex gets its blob's digest and
+ * *unreferenced is true when no other checkpoint uses that blob. */
+int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
+                 bool *unreferenced);
+
+int index_get(struct index *ix, int64_t id, struct ckpt_record *out);
+
+/* The most recently committed checkpoint of run. */
+int index_latest(struct index *ix, const char *run, struct ckpt_record *out);
+
+/* The checkpoint of run with the lowest (or, with maximize, highest) value
+ * of metric ("loss" or a metric name); ties go to the newest. */
+int index_best(struct index *ix, const char *run, const char *metric, bool maximize,
+               struct ckpt_record *out);
+
+enum list_order { ORDER_CREATED, ORDER_EPOCH, ORDER_STEP, ORDER_LOSS, ORDER_METRIC };
+
+struct list_query {
+    const char *run;
+    enum list_order order;
+    const char *metric; /* for ORDER_METRIC */
+    bool desc;
+    unsigned limit; /* 1..LIST_LIMIT_MAX */
+    bool has_after, has_min_epoch, has_max_epoch;
+    struct cursor after;
+    int64_t min_epoch, max_epoch;
+};
+
+/* Call fn for each checkpoint of one page, in order; fn returning non-zero
+ * stops the listing and becomes the result. *has_next tells whether more
+ * rows follow, and *next is then the cursor of the page's last row.
+ * -ENOENT when the run has no checkpoints at all; -EINVAL when the cursor's
+ * kind does not fit the order. */
+int index_list(struct index *ix, const struct list_query *q,
+               int (*fn)(void *ctx, const struct ckpt_record *rec), void *ctx, bool *has_next,
+               struct cursor *next);
+
+/* Call fn for every run, sorted by name. */
+int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *run), void *ctx);
+
+/* *referenced tells whether any checkpoint uses the blob sha_hex. */
+int index_blob_referenced(struct index *ix, const char *sha_hex, bool *referenced);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * json.c - JSON text building with escaping; see json.h.
+ */
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void json_init(struct json *j, size_t max)
+{
+    memset(j, 0, sizeof(*j));
+    j->max = max;
+}
+
+void json_release(struct json *j)
+{
+    free(j->buf);
+    j->buf = NULL;
+    j->len = j->cap = 0;
+}
+
+bool json_failed(const struct json *j)
+{
+    return j->failed;
+}
+
+char *json_detach(struct json *j, size_t *len)
+{
+    char *p;
+
+    if (j->failed || !j->buf) {
+        json_release(j);
+        return NULL;
+    }
+    p = j->buf;
+    if (len)
+        *len = j->len;
+    j->buf = NULL;
+    j->len = j->cap = 0;
+    return p;
+}
+
+static void append(struct json *j, const char *s, size_t n)
+{
+    if (j->failed)
+        return;
+    if (j->len + n + 1 > j->max) {
+        j->failed = true;
+        return;
+    }
+    if (j->len + n + 1 > j->cap) {
+        size_t cap = j->cap ? j->cap : 256;
+        while (cap < j->len + n + 1)
+            cap *= 2;
+        if (cap > j->max)
+            cap = j->max;
+        char *p = realloc(j->buf, cap);
+        if (!p) {
+            j->failed = true;
+            return;
+        }
+        j->buf = p;
+        j->cap = cap;
+    }
+    memcpy(j->buf + j->len, s, n);
+    j->len += n;
+    j->buf[j->len] = '\0';
+}
+
+void json_raw(struct json *j, const char *s)
+{
+    append(j, s, strlen(s));
+}
+
+void json_str(struct json *j, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    append(j, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        const char *esc = NULL;
+        char u[7];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                memcpy(u, "\\u00", 4);
+                u[4] = hex[c >> 4];
+                u[5] = hex[c & 15];
+                u[6] = '\0';
+                esc = u;
+            }
+        }
+        if (esc) {
+            append(j, run, (size_t)(p - run));
+            append(j, esc, strlen(esc));
+            run = p + 1;
+        }
+    }
+    append(j, run, strlen(run));
+    append(j, "\"", 1);
+}
+
+void json_int(struct json *j, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    json_raw(j, buf);
+}
+
+void json_double(struct json *j, double v)
+{
+    char buf[32];
+
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    /* "1e+20" is valid JSON; a bare integer form such as "3" is too. */
+    json_raw(j, buf);
+}
+
+void json_time_ms(struct json *j, int64_t ms)
+{
+    char buf[96];
+    struct tm tm;
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    json_raw(j, buf);
+}

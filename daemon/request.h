@@ -1,0 +1,67 @@
+/*
+ * request.h - per-request state, shared by the server (libmicrohttpd glue),
+ * the router and the API handlers. Allocated when the request line arrives,
+ * released in one place when the request completes or is aborted.
+ */
+#ifndef CKPTD_REQUEST_H
+#define CKPTD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt_limits.h"
+#include "parse.h"
+
+struct MHD_Connection;
+struct MHD_Response;
+struct server;
+struct app;
+struct upload;
+struct route;
+
+enum method { M_GET = 1, M_HEAD = 2, M_PUT = 4, M_POST = 8, M_DELETE = 16, M_OTHER = 32 };
+
+enum phase {
+    PHASE_NEW,        /* nothing seen but the request target */
+    PHASE_BODY,       /* headers handled; body pieces may follow */
+    PHASE_SUSPENDED,  /* blocking work runs on a worker thread */
+    PHASE_REPLY,      /* a response is ready to queue */
+};
+
+struct request {
+    struct server *srv;
+    struct app *app;
+    struct MHD_Connection *conn;
+    enum phase phase;
+    enum method method;
+
+    char *raw_uri; /* the request target exactly as received */
+    char *buf;     /* decoded path segments and query parameters */
+    const char *segs[PATH_SEGMENTS_MAX];
+    size_t n_segs;
+    struct query_param params[QUERY_PARAMS_MAX];
+    size_t n_params;
+
+    const struct route *route;
+    const char *arg_run; /* captured path parameters, decoded */
+    const char *arg_id;
+
+    bool chunked, has_length;
+    uint64_t content_length;
+
+    struct upload *upload; /* owned; discarded on abort */
+
+    unsigned status;
+    struct MHD_Response *response; /* owned until queued */
+};
+
+/* A request header's value, or NULL. Valid for the request's lifetime. */
+const char *request_header(struct request *req, const char *name);
+
+/* Suspend the connection so blocking work can finish on another thread;
+ * that thread must set the reply and call request_resume exactly once. */
+void request_suspend(struct request *req);
+void request_resume(struct request *req);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * router.c - the route table and the matcher. Deny by default: anything not
+ * in the table is 404, or 405 when only the method is wrong.
+ */
+#include "router.h"
+
+#include <string.h>
+
+#include "api.h"
+#include "respond.h"
+
+static const struct route routes[] = {
+    {M_GET, "/healthz", NULL, NULL, api_healthz},
+    {M_GET, "/v1/runs", NULL, NULL, api_runs},
+    {M_PUT | M_POST, "/v1/runs/:run/checkpoints", api_upload_begin, api_upload_body,
+     api_upload_end},
+    {M_GET, "/v1/runs/:run/checkpoints", NULL, NULL, api_list},
+    {M_GET, "/v1/runs/:run/best", NULL, NULL, api_best},
+    {M_GET, "/v1/runs/:run/best/blob", NULL, NULL, api_best_blob},
+    {M_GET, "/v1/runs/:run/latest", NULL, NULL, api_latest},
+    {M_GET, "/v1/runs/:run/latest/blob", NULL, NULL, api_latest_blob},
+    {M_GET | M_DELETE, "/v1/checkpoints/:id", NULL, NULL, api_checkpoint},
+    {M_GET, "/v1/checkpoints/:id/blob", NULL, NULL, api_checkpoint_blob},
+};
+
+/* Does the pattern match the segments? Captures go to run/id. */
+static bool match(const char *pattern, struct request *req, const char **run, const char **id)
+{
+    const char *p = pattern;
+    size_t i = 0;
+
+    while (*p == '/') {
+        const char *end = strchr(p + 1, '/');
+        size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+        if (i == req->n_segs)
+            return false;
+        const char *seg = req->segs[i++];
+        if (len == 4 && memcmp(p + 1, ":run", 4) == 0)
+            *run = seg;
+        else if (len == 3 && memcmp(p + 1, ":id", 3) == 0)
+            *id = seg;
+        else if (strlen(seg) != len || memcmp(seg, p + 1, len) != 0)
+            return false;
+        p += len + 1;
+    }
+    return i == req->n_segs;
+}
+
+void router_match(struct request *req)
+{
+    unsigned allowed = 0;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *run = NULL, *id = NULL;
+        unsigned methods = routes[i].methods;
+        if (methods & M_GET)
+            methods |= M_HEAD;
+        if (!match(routes[i].pattern, req, &run, &id))
+            continue;
+        if (methods & req->method) {
+            req->route = &routes[i];
+            req->arg_run = run;
+            req->arg_id = id;
+            return;
+        }
+        allowed |= methods;
+    }
+    if (!allowed) {
+        respond_error(req, E_NOT_FOUND, "no such endpoint: %s", req->raw_uri);
+        return;
+    }
+    char allow[64] = "";
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{M_GET, "GET"}, {M_HEAD, "HEAD"}, {M_PUT, "PUT"}, {M_POST, "POST"},
+                 {M_DELETE, "DELETE"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (allowed & names[i].bit) {
+            if (allow[0])
+                strcat(allow, ", ");
+            strcat(allow, names[i].name);
+        }
+    }
+    respond_error(req, E_METHOD_NOT_ALLOWED, "method not allowed here; allowed: %s", allow);
+    respond_header(req, "Allow", allow);
+}

@@ -1,0 +1,372 @@
+/*
+ * server.c - the libmicrohttpd glue: request state from the first byte of
+ * the request line to the completion callback, header hygiene, dispatch to
+ * the router, and the stop sequence the libmicrohttpd 0.9.75 notes call for.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "request.h"
+#include "respond.h"
+#include "router.h"
+#include "upload.h"
+
+struct server {
+    struct MHD_Daemon *mhd;
+    struct app *app;
+    atomic_int inflight; /* requests begun and not yet completed */
+};
+
+const char *request_header(struct request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void request_suspend(struct request *req)
+{
+    req->phase = PHASE_SUSPENDED;
+    MHD_suspend_connection(req->conn);
+}
+
+void request_resume(struct request *req)
+{
+    req->phase = PHASE_REPLY;
+    MHD_resume_connection(req->conn);
+}
+
+/* Called by libmicrohttpd with the raw request target, before it decodes
+ * (and, for %00, truncates) it; the return value becomes the request's
+ * state pointer. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct server *srv = cls;
+    struct request *req = calloc(1, sizeof(*req));
+
+    (void)conn;
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->app = srv->app;
+    req->raw_uri = strndup(uri, RAW_URI_MAX + 1);
+    if (!req->raw_uri) {
+        free(req);
+        return NULL;
+    }
+    atomic_fetch_add(&srv->inflight, 1);
+    return req;
+}
+
+static void request_free(struct request *req)
+{
+    upload_free(req->upload);
+    if (req->response)
+        MHD_destroy_response(req->response);
+    free(req->buf);
+    free(req->raw_uri);
+    free(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct server *srv = cls;
+    struct request *req = *con_cls;
+
+    (void)conn;
+    if (!req)
+        return;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->upload)
+        log_info("upload to run '%s' aborted after %llu bytes (code %d); nothing stored",
+                 req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
+    request_free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static enum method method_of(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum method m;
+    } methods[] = {{"GET", M_GET}, {"HEAD", M_HEAD}, {"PUT", M_PUT}, {"POST", M_POST},
+                   {"DELETE", M_DELETE}};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(m, methods[i].name) == 0)
+            return methods[i].m;
+    }
+    return M_OTHER;
+}
+
+struct framing {
+    unsigned content_lengths;
+    bool differing_lengths;
+    const char *first_length;
+    unsigned transfer_encodings;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->content_lengths++ && strcmp(f->first_length, value) != 0)
+            f->differing_lengths = true;
+        else
+            f->first_length = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encodings++;
+    }
+    return MHD_YES;
+}
+
+/* Message framing libmicrohttpd 0.9.75 accepts but must not: a body length
+ * given twice, or both ways, is how requests get smuggled. */
+static bool check_framing(struct request *req)
+{
+    struct framing f = {0};
+    const char *te, *cl;
+
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_lengths > 1 || f.transfer_encodings > 1 ||
+        (f.content_lengths && f.transfer_encodings)) {
+        respond_error(req, E_BAD_REQUEST,
+                      "message framing is ambiguous: send one Content-Length or "
+                      "Transfer-Encoding: chunked");
+        return false;
+    }
+    te = request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (te) {
+        req->chunked = strcasecmp(te, "chunked") == 0;
+        if (!req->chunked) {
+            respond_error(req, E_BAD_REQUEST, "only Transfer-Encoding: chunked is supported");
+            return false;
+        }
+    }
+    if (cl) {
+        int64_t v;
+        if (parse_u63(cl, &v) < 0) {
+            respond_error(req, E_BAD_REQUEST, "malformed Content-Length");
+            return false;
+        }
+        req->has_length = true;
+        req->content_length = (uint64_t)v;
+    }
+    return true;
+}
+
+/* Decode the raw target into path segments and query parameters. */
+static bool parse_target(struct request *req)
+{
+    const char *uri = req->raw_uri;
+    const char *q = strchr(uri, '?');
+    size_t path_len = q ? (size_t)(q - uri) : strlen(uri);
+    int r;
+
+    if (strlen(uri) > RAW_URI_MAX) {
+        respond_error(req, E_BAD_REQUEST, "request target longer than %d bytes", RAW_URI_MAX);
+        return false;
+    }
+    req->buf = malloc(2 * strlen(uri) + 2);
+    if (!req->buf) {
+        respond_error(req, E_UNAVAILABLE, NULL);
+        return false;
+    }
+    r = parse_path(uri, path_len, req->buf, req->segs, PATH_SEGMENTS_MAX, &req->n_segs);
+    if (r == -E2BIG) {
+        respond_error(req, E_NOT_FOUND, "no such endpoint");
+        return false;
+    }
+    if (r < 0) {
+        /* An escape that decodes to '/', NUL or a control character would
+         * let a name mean something else than what libmicrohttpd shows. */
+        if (strncmp(uri, "/v1/runs/", 9) == 0)
+            respond_error(req, E_INVALID_RUN_NAME,
+                          "invalid run name: encoded '/', NUL and control characters are not allowed");
+        else
+            respond_error(req, E_BAD_REQUEST, "malformed request path");
+        return false;
+    }
+    if (q) {
+        char *qbuf = req->buf + path_len + 1;
+        r = parse_query(q + 1, qbuf, req->params, QUERY_PARAMS_MAX, &req->n_params);
+        if (r < 0) {
+            respond_error(req, E_INVALID_PARAMETER,
+                          r == -E2BIG ? "too many query parameters"
+                                      : "malformed query string (bad %%-escape or control character)");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* First call: headers are in, no body byte has been accepted. */
+static void begin(struct request *req, const char *method)
+{
+    req->method = method_of(method);
+    req->phase = PHASE_BODY;
+    if (!check_framing(req) || !parse_target(req))
+        return;
+    router_match(req);
+    if (req->route && req->route->begin)
+        req->route->begin(req);
+}
+
+static enum MHD_Result queue(struct request *req)
+{
+    struct MHD_Response *resp = req->response;
+    if (!resp)
+        return MHD_NO;
+    req->response = NULL;
+    enum MHD_Result ret = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct request *req = *con_cls;
+
+    (void)cls;
+    (void)url; /* decoded and truncated at %00: we route on the raw URI */
+    (void)version;
+    if (!req)
+        return MHD_NO;
+    req->conn = conn;
+
+    if (req->phase == PHASE_NEW) {
+        begin(req, method);
+        /* Answer a refused upload now: no 100 Continue goes out and the
+         * client sends no body. Bodiless requests wait for the final call
+         * so that the connection can stay open. */
+        if (req->response && (req->chunked || req->content_length > 0))
+            return queue(req);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t len = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->response || !req->route || !req->route->body)
+            return MHD_YES; /* a body nobody asked for: drop it */
+        return req->route->body(req, upload_data, len) < 0 ? MHD_NO : MHD_YES;
+    }
+    if (req->phase == PHASE_SUSPENDED)
+        return MHD_YES;
+    if (req->phase == PHASE_BODY && !req->response && req->route) {
+        req->route->handle(req);
+        if (req->phase == PHASE_SUSPENDED)
+            return MHD_YES;
+    }
+    if (!req->response)
+        respond_error(req, E_INTERNAL, NULL);
+    return queue(req);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_info("http: %s", msg);
+}
+
+int server_start(struct app *app, const struct server_config *cfg, struct server **out,
+                 uint16_t *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char portstr[8];
+    struct server *srv;
+    int r;
+
+    snprintf(portstr, sizeof(portstr), "%u", cfg->port);
+    r = getaddrinfo(cfg->host, portstr, &hints, &ai);
+    if (r != 0) {
+        log_error("cannot resolve listen address '%s': %s", cfg->host, gai_strerror(r));
+        return -EINVAL;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        freeaddrinfo(ai);
+        return -ENOMEM;
+    }
+    srv->app = app;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!srv->mhd) {
+        log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,
+                  cfg->port);
+        free(srv);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : cfg->port;
+    *out = srv;
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait until no request is in flight, for at most ms milliseconds. */
+static void wait_idle(struct server *srv, long ms)
+{
+    for (long waited = 0; atomic_load(&srv->inflight) > 0 && waited < ms; waited += 20)
+        sleep_ms(20);
+}
+
+void server_stop(struct server *srv, unsigned grace_s)
+{
+    if (!srv)
+        return;
+    /* Quiescing leaves the listening socket open, so new clients would
+     * hang in the backlog; shutting it down makes them fail at once. */
+    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+    if (fd != MHD_INVALID_SOCKET) {
+        shutdown(fd, SHUT_RDWR);
+        close(fd);
+    }
+    wait_idle(srv, (long)grace_s * 1000);
+    /* Commits already queued finish and resume their connections; uploads
+     * that end from now on are refused with 503. Nothing stays suspended,
+     * which MHD_stop_daemon would not survive. */
+    workq_drain(srv->app->workq);
+    wait_idle(srv, 2000);
+    if (atomic_load(&srv->inflight) > 0)
+        log_info("aborting %d request(s) still in flight", atomic_load(&srv->inflight));
+    MHD_stop_daemon(srv->mhd);
+    free(srv);
+}

@@ -1,0 +1,29 @@
+/*
+ * server.h - libmicrohttpd set-up, per-request state, and an orderly stop.
+ */
+#ifndef CKPTD_SERVER_H
+#define CKPTD_SERVER_H
+
+#include <stdint.h>
+
+#include "app.h"
+
+struct server;
+
+struct server_config {
+    const char *host; /* numeric or resolvable; IPv6 without brackets */
+    uint16_t port;    /* 0: any free port */
+    unsigned threads; /* event threads */
+};
+
+/* Listen and serve app. *port gets the bound port. Returns 0, or a
+ * negative errno after logging why. */
+int server_start(struct app *app, const struct server_config *cfg, struct server **out,
+                 uint16_t *port);
+
+/* Stop accepting at once, give in-flight requests grace_s seconds, finish
+ * queued commits, then close every connection (aborted uploads leave
+ * nothing) and free the server. */
+void server_stop(struct server *srv, unsigned grace_s);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * store.h - the operations that touch both the blob store and the index,
+ * in the order that keeps them consistent: a blob is durable before its row
+ * exists, and a blob is removed only once no row refers to it.
+ */
+#ifndef CKPTD_STORE_H
+#define CKPTD_STORE_H
+
+#include <pthread.h>
+
+#include "blobstore.h"
+#include "checkpoint.h"
+#include "index.h"
+
+struct store {
+    struct blobstore *blobs;
+    struct index *index;
+    pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
+};
+
+/* Open the data directory dir (which must exist): blobs, temp sweep, index
+ * with migrations, and removal of blobs no checkpoint refers to (left by a
+ * crash between rename and insert). readers: index read connections. */
+int store_open(const char *dir, unsigned readers, struct store **out);
+
+/* Close; NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Commit an upload: fsync the temp file, publish it as blob sha_hex, insert
+ * the index row, and fill *out. Always consumes tmp, discarding it on
+ * failure, so a failed commit leaves neither a blob nor a row. */
+int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
+                 uint64_t size, const char *sha_hex, struct ckpt_record *out);
+
+/* Delete checkpoint id; its blob goes when nothing else refers to it.
+ * -ENOENT when there is no such checkpoint. */
+int store_delete(struct store *s, int64_t id);
+
+/* Open the blob of rec for reading; -ENOENT when the file is missing. */
+int store_open_blob(struct store *s, const struct ckpt_record *rec, int *fd, uint64_t *size);
+
+#endif

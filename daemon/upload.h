@@ -1,0 +1,48 @@
+/*
+ * upload.h - one upload in flight: a temp file plus a running SHA-256.
+ * Memory per upload is constant; the body goes to disk piece by piece.
+ */
+#ifndef CKPTD_UPLOAD_H
+#define CKPTD_UPLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blobstore.h"
+#include "checkpoint.h"
+#include "digest.h"
+
+struct upload {
+    struct ckpt_meta meta;
+    bool has_expected;
+    uint8_t expected[SHA256_LEN]; /* digest the client announced */
+    uint64_t limit;               /* refuse bodies longer than this */
+    uint64_t received;
+    int error;                    /* first write failure (negative errno), sticky */
+    struct blob_tmp *tmp;         /* owned until committed */
+    struct sha256 *hash;
+    uint8_t digest[SHA256_LEN];   /* set by upload_finish */
+    char digest_hex[SHA256_HEX_LEN + 1];
+};
+
+/* Start an upload into a new temp file of bs; metadata is filled in later
+ * by the caller. */
+int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out);
+
+/* Hash and store one body piece. -EFBIG when the body grows past the
+ * limit (the caller closes the connection). A storage failure is kept in
+ * u->error and later pieces are only counted, so the client can still be
+ * told what went wrong once the body is in; returns 0 then. */
+int upload_write(struct upload *u, const void *data, size_t len);
+
+/* Finish the digest. Returns 0, u->error, or -EIO. */
+int upload_finish(struct upload *u);
+
+/* Hand the temp file to the caller (for store_commit). */
+struct blob_tmp *upload_detach_tmp(struct upload *u);
+
+/* Free, discarding the temp file unless it was detached; NULL is a no-op. */
+void upload_free(struct upload *u);
+
+#endif
