@@ -26,6 +26,7 @@ const char *error_code(enum api_error e)
     case E_INTERNAL: return "internal_error";
     case E_UNAVAILABLE: return "unavailable";
     case E_INSUFFICIENT_STORAGE: return "insufficient_storage";
+    case E_NOT_IMPLEMENTED: return "not_implemented";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -52,6 +53,7 @@ unsigned error_status(enum api_error e)
     case E_INTERNAL: return 500;
     case E_UNAVAILABLE: return 503;
     case E_INSUFFICIENT_STORAGE: return 507;
+    case E_NOT_IMPLEMENTED: return 501;
     case E__COUNT: break;
     }
     return 500;
@@ -78,6 +80,7 @@ const char *error_message(enum api_error e)
     case E_INTERNAL: return "internal server error";
     case E_UNAVAILABLE: return "server unavailable, try again";
     case E_INSUFFICIENT_STORAGE: return "not enough storage space on the server";
+    case E_NOT_IMPLEMENTED: return "not implemented by this server";
     case E__COUNT: break;
     }
     return "internal server error";

@@ -24,6 +24,7 @@ enum api_error {
     E_INTERNAL,
     E_UNAVAILABLE,
     E_INSUFFICIENT_STORAGE,
+    E_NOT_IMPLEMENTED,
     E__COUNT
 };
 

@@ -48,6 +48,7 @@ struct request {
     const char *arg_id;
 
     bool chunked, has_length;
+    bool reject_now; /* a refusal must go out before any body byte */
     uint64_t content_length;
 
     struct upload *upload; /* owned; discarded on abort */

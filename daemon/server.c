@@ -140,6 +140,9 @@ static bool check_framing(struct request *req)
     struct framing f = {0};
     const char *te, *cl;
 
+    /* Whatever goes wrong here, the body's extent is unknown: the reply
+     * goes out at once and the connection closes after it. */
+    req->reject_now = true;
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
     if (f.content_lengths > 1 || f.transfer_encodings > 1 ||
         (f.content_lengths && f.transfer_encodings)) {
@@ -153,7 +156,8 @@ static bool check_framing(struct request *req)
     if (te) {
         req->chunked = strcasecmp(te, "chunked") == 0;
         if (!req->chunked) {
-            respond_error(req, E_BAD_REQUEST, "only Transfer-Encoding: chunked is supported");
+            respond_error(req, E_NOT_IMPLEMENTED, "Transfer-Encoding '%s' is not supported; only chunked is",
+                          te);
             return false;
         }
     }
@@ -166,6 +170,7 @@ static bool check_framing(struct request *req)
         req->has_length = true;
         req->content_length = (uint64_t)v;
     }
+    req->reject_now = req->chunked || req->content_length > 0;
     return true;
 }
 
@@ -256,7 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Answer a refused upload now: no 100 Continue goes out and the
          * client sends no body. Bodiless requests wait for the final call
          * so that the connection can stay open. */
-        if (req->response && (req->chunked || req->content_length > 0))
+        if (req->response && req->reject_now)
             return queue(req);
         return MHD_YES;
     }
@@ -321,7 +326,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,
