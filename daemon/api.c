@@ -137,6 +137,34 @@ static void reply_blob(struct request *req, const struct ckpt_record *rec)
     respond_blob(req, fd, size, rec);
 }
 
+static void delete_job(void *arg)
+{
+    struct request *req = arg;
+    int64_t id = 0;
+
+    parse_id(req->arg_id, &id); /* validated before the job was queued */
+    int r = store_delete(req->app->store, id);
+    if (r == -ENOENT)
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, id);
+    else if (r < 0)
+        respond_error(req, error_from_errno(r), "cannot delete checkpoint %" PRId64, id);
+    else
+        respond_empty(req, 204);
+    request_resume(req);
+}
+
+/* Run job(req) on a worker thread: it waits for the index writer and
+ * fsyncs, which must not stall the other connections of this event thread.
+ * The job sets the reply and resumes the connection. */
+static void run_blocking(struct request *req, void (*job)(void *arg))
+{
+    request_suspend(req);
+    if (workq_submit(req->app->workq, job, req) < 0) {
+        respond_error(req, E_UNAVAILABLE, "server is shutting down");
+        request_resume(req);
+    }
+}
+
 /* ---- handlers ------------------------------------------------------------ */
 
 void api_healthz(struct request *req)
@@ -398,14 +426,7 @@ void api_upload_end(struct request *req)
                       u->received, u->digest_hex, want);
         return;
     }
-    /* fsync, rename and the index insert block: run them off the event
-     * thread so other connections on it keep moving. */
-    request_suspend(req);
-    r = workq_submit(req->app->workq, commit_job, req);
-    if (r < 0) {
-        respond_error(req, E_UNAVAILABLE, "server is shutting down");
-        request_resume(req);
-    }
+    run_blocking(req, commit_job);
 }
 
 struct list_ctx {
@@ -605,15 +626,8 @@ void api_checkpoint(struct request *req)
             reply_record(req, 200, &rec);
         return;
     }
-    if (!find_checkpoint(req, &id, NULL))
-        return;
-    int r = store_delete(req->app->store, id);
-    if (r == -ENOENT)
-        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, id);
-    else if (r < 0)
-        respond_error(req, error_from_errno(r), "cannot delete checkpoint %" PRId64, id);
-    else
-        respond_empty(req, 204);
+    if (find_checkpoint(req, &id, NULL))
+        run_blocking(req, delete_job);
 }
 
 void api_checkpoint_blob(struct request *req)
