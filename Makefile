@@ -3,7 +3,7 @@
 
 PKGS       := libmicrohttpd sqlite3 libcrypto
 # Debian 12 packages the build and the test suite need.
-DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev curl jq
+DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev curl jq openssl xxd
 VERSION    := 0.1.0
 
 ifeq ($(SAN),1)

@@ -277,56 +277,81 @@ static bool upload_meta(struct request *req, struct ckpt_meta *m)
     return true;
 }
 
-/* Collect the client's digest from the query and the three headers; all
- * that are present must agree. */
-static bool upload_digest(struct request *req, bool *has, uint8_t out[SHA256_LEN])
+/* Where a client may state the digest it means: as a header before the
+ * body, or as a trailer after a chunked body (for a stream whose digest is
+ * known only at its end). */
+static const struct {
+    const char *name;
+    bool sfv; /* an RFC 9530 dictionary rather than 64 hex digits */
+} digest_fields[] = {
+    {"X-Checkpoint-SHA256", false},
+    {"Repr-Digest", true},
+    {"Content-Digest", true},
+};
+
+/* Merge digest d, stated in where, into the one collected so far. Returns
+ * false after setting the reply when they disagree. */
+static bool merge_digest(struct request *req, const char *where, const uint8_t d[SHA256_LEN],
+                         struct upload_digest *u)
 {
-    static const char *const fields[] = {"Repr-Digest", "Content-Digest"};
+    if (u->has && memcmp(d, u->value, SHA256_LEN) != 0) {
+        respond_error(req, E_INVALID_DIGEST, "%s disagrees with another digest sent", where);
+        return false;
+    }
+    memcpy(u->value, d, SHA256_LEN);
+    u->has = true;
+    return true;
+}
+
+/* Collect the digests stated in the headers (trailers false: also the
+ * sha256 query parameter) or in the trailers. All must agree. */
+static bool collect_digests(struct request *req, bool trailers, struct upload_digest *u)
+{
     uint8_t d[SHA256_LEN];
     const char *s;
-    *has = false;
 
-#define TAKE(where)                                                                            \
-    do {                                                                                       \
-        if (*has && memcmp(d, out, SHA256_LEN) != 0) {                                         \
-            respond_error(req, E_INVALID_DIGEST, "%s disagrees with another digest sent",      \
-                          where);                                                              \
-            return false;                                                                      \
-        }                                                                                      \
-        memcpy(out, d, SHA256_LEN);                                                            \
-        *has = true;                                                                           \
-    } while (0)
-
-    if ((s = param(req, "sha256"))) {
+    if (!trailers && (s = param(req, "sha256"))) {
         if (parse_sha256_hex(s, strlen(s), d) < 0) {
             respond_error(req, E_INVALID_DIGEST, "sha256 must be 64 hexadecimal characters");
             return false;
         }
-        TAKE("sha256");
-    }
-    if ((s = request_header(req, "X-Checkpoint-SHA256"))) {
-        if (parse_sha256_hex(s, strlen(s), d) < 0) {
-            respond_error(req, E_INVALID_DIGEST,
-                          "X-Checkpoint-SHA256 must be 64 hexadecimal characters");
+        if (!merge_digest(req, "sha256", d, u))
             return false;
-        }
-        TAKE("X-Checkpoint-SHA256");
     }
-    for (size_t i = 0; i < 2; i++) {
-        const char *b64;
+    for (size_t i = 0; i < sizeof(digest_fields) / sizeof(digest_fields[0]); i++) {
+        const char *name = digest_fields[i].name, *b64;
         size_t len;
-        if (!(s = request_header(req, fields[i])))
+        int r;
+
+        s = trailers ? request_trailer(req, name) : request_header(req, name);
+        if (!s) {
+            const char *announced = request_header(req, "Trailer");
+            if (trailers && announced && parse_list_has(announced, name)) {
+                respond_error(req, E_INVALID_DIGEST,
+                              "the Trailer header announced %s but the body ended without it",
+                              name);
+                return false;
+            }
             continue;
-        int r = parse_digest_field(s, &b64, &len);
-        if (r == -ENOENT)
-            continue; /* only other algorithms: nothing for us to check */
-        if (r < 0 || digest_from_base64(b64, len, d) < 0) {
-            respond_error(req, E_INVALID_DIGEST, "%s must look like sha-256=:BASE64:", fields[i]);
+        }
+        if (!digest_fields[i].sfv) {
+            r = parse_sha256_hex(s, strlen(s), d);
+        } else {
+            r = parse_digest_field(s, &b64, &len);
+            if (r == -ENOENT)
+                continue; /* only other algorithms: nothing for us to check */
+            if (r == 0)
+                r = digest_from_base64(b64, len, d);
+        }
+        if (r < 0) {
+            respond_error(req, E_INVALID_DIGEST, "%s %s must be %s", name,
+                          trailers ? "trailer" : "header",
+                          digest_fields[i].sfv ? "like sha-256=:BASE64:" : "64 hexadecimal characters");
             return false;
         }
-        TAKE(fields[i]);
+        if (!merge_digest(req, name, d, u))
+            return false;
     }
-#undef TAKE
     return true;
 }
 
@@ -336,13 +361,12 @@ void api_upload_begin(struct request *req)
     struct app *app = req->app;
     struct upload *u;
     struct ckpt_meta meta = {0};
-    bool has_digest;
-    uint8_t digest[SHA256_LEN];
+    struct upload_digest digest = {0};
     uint64_t avail;
     int r;
 
     if (!check_run(req) || !check_params(req, allowed, true) || !upload_meta(req, &meta) ||
-        !upload_digest(req, &has_digest, digest))
+        !collect_digests(req, false, &digest))
         return;
     if (req->has_length && req->content_length > app->max_upload) {
         respond_error(req, E_PAYLOAD_TOO_LARGE,
@@ -369,8 +393,7 @@ void api_upload_begin(struct request *req)
         return;
     }
     u->meta = meta;
-    u->has_expected = has_digest;
-    memcpy(u->expected, digest, SHA256_LEN);
+    u->expected = digest;
     req->upload = u;
 }
 
@@ -418,9 +441,13 @@ void api_upload_end(struct request *req)
         respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
         return;
     }
-    if (u->has_expected && memcmp(u->expected, u->digest, SHA256_LEN) != 0) {
+    /* A digest in a trailer counts the same as one in a header; both, if
+     * sent, must agree. */
+    if (req->chunked && !collect_digests(req, true, &u->expected))
+        return;
+    if (u->expected.has && memcmp(u->expected.value, u->digest, SHA256_LEN) != 0) {
         char want[SHA256_HEX_LEN + 1];
-        digest_hex(u->expected, want);
+        digest_hex(u->expected.value, want);
         respond_error(req, E_DIGEST_MISMATCH,
                       "received %" PRIu64 " bytes with SHA-256 %s, but the client sent %s",
                       u->received, u->digest_hex, want);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ckpt_limits.h"
 
@@ -372,6 +373,26 @@ bool parse_etag_match(const char *list, const char *tag, bool weak)
             return false;
         p++;
     }
+}
+
+bool parse_list_has(const char *list, const char *token)
+{
+    size_t tlen = strlen(token);
+    const char *p = list;
+
+    while (*p) {
+        p = skip_ows(p);
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == tlen && strncasecmp(p, token, len) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
 }
 
 int parse_size(const char *s, uint64_t *out)

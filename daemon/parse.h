@@ -82,6 +82,10 @@ enum range_result parse_range(const char *value, uint64_t size, uint64_t *first,
  * weak tag. */
 bool parse_etag_match(const char *list, const char *tag, bool weak);
 
+/* True if the comma-separated header list (such as a Trailer header)
+ * contains token, compared case-insensitively. */
+bool parse_list_has(const char *list, const char *token);
+
 /* A byte count with an optional K, M, G or T suffix (powers of 1024). */
 int parse_size(const char *s, uint64_t *out);
 

@@ -60,6 +60,9 @@ struct request {
 /* A request header's value, or NULL. Valid for the request's lifetime. */
 const char *request_header(struct request *req, const char *name);
 
+/* A trailer of a chunked request body, or NULL; set on the final call. */
+const char *request_trailer(struct request *req, const char *name);
+
 /* Suspend the connection so blocking work can finish on another thread;
  * that thread must set the reply and call request_resume exactly once. */
 void request_suspend(struct request *req);

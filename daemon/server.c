@@ -35,6 +35,11 @@ const char *request_header(struct request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *request_trailer(struct request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_FOOTER_KIND, name);
+}
+
 void request_suspend(struct request *req)
 {
     req->phase = PHASE_SUSPENDED;

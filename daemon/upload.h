@@ -13,10 +13,15 @@
 #include "checkpoint.h"
 #include "digest.h"
 
+/* The digest a client stated for its upload. */
+struct upload_digest {
+    bool has;
+    uint8_t value[SHA256_LEN];
+};
+
 struct upload {
     struct ckpt_meta meta;
-    bool has_expected;
-    uint8_t expected[SHA256_LEN]; /* digest the client announced */
+    struct upload_digest expected; /* what the client stated, if anything */
     uint64_t limit;               /* refuse bodies longer than this */
     uint64_t received;
     int error;                    /* first write failure (negative errno), sticky */
