@@ -69,7 +69,10 @@ int digest_from_base64(const char *b64, size_t len, uint8_t out[SHA256_LEN])
 
     /* 32 bytes encode to 43 characters and one '='. EVP_DecodeBlock does
      * not strip padding, so it returns 33 bytes; the last is the pad's. */
-    if (len != SHA256_B64_LEN || b64[43] != '=' || b64[42] == '=')
+    if (len != SHA256_B64_LEN || b64[43] != '=')
+        return -EINVAL;
+    /* EVP_DecodeBlock reads a stray '=' as 'A'; only the last is padding. */
+    if (memchr(b64, '=', 43))
         return -EINVAL;
     memcpy(in, b64, len);
     in[len] = '\0';

@@ -3,7 +3,9 @@
  */
 #include "json.h"
 
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +125,9 @@ void json_double(struct json *j, double v)
 {
     char buf[32];
 
-    for (int prec = 15; prec <= 17; prec++) {
+    /* 15 significant digits is the shortest round trip for every normal
+     * double that has one that short; subnormals may need fewer. */
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             break;
@@ -143,7 +147,10 @@ void json_time_ms(struct json *j, int64_t ms)
         frac += 1000;
         secs -= 1;
     }
-    gmtime_r(&secs, &tm);
+    if (!gmtime_r(&secs, &tm)) {
+        j->failed = true;
+        return;
+    }
     snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     json_raw(j, buf);

@@ -23,7 +23,7 @@ void json_init(struct json *j, size_t max);
 void json_release(struct json *j);
 
 /* Hand the NUL-terminated text to the caller (free() it) and reset j.
- * NULL when the buffer failed. */
+ * NULL when the buffer failed or nothing was appended. */
 char *json_detach(struct json *j, size_t *len);
 
 bool json_failed(const struct json *j);

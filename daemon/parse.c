@@ -145,8 +145,11 @@ static const char *skip_ows(const char *p)
 
 int parse_digest_field(const char *value, const char **b64, size_t *b64_len)
 {
-    /* A structured-field dictionary (RFC 8941): key=:base64:;params, ... */
-    const char *p = skip_ows(value);
+    /* A structured-field dictionary (RFC 8941): key=:base64:;params, ...
+     * Parsed to the end: a dictionary with any malformed member fails as a
+     * whole. */
+    const char *p = skip_ows(value), *found = NULL;
+    size_t found_len = 0;
 
     if (!*p)
         return -EINVAL;
@@ -175,13 +178,17 @@ int parse_digest_field(const char *value, const char **b64, size_t *b64_len)
                 p++;
         }
         if (key_len == 7 && memcmp(key, "sha-256", 7) == 0) {
-            *b64 = v;
-            *b64_len = v_len;
-            return 0;
+            found = v; /* the last of duplicate keys wins, as RFC 8941 says */
+            found_len = v_len;
         }
         p = skip_ows(p);
-        if (!*p)
-            return -ENOENT;
+        if (!*p) {
+            if (!found)
+                return -ENOENT;
+            *b64 = found;
+            *b64_len = found_len;
+            return 0;
+        }
         if (*p != ',')
             return -EINVAL;
         p = skip_ows(p + 1);
@@ -499,11 +506,19 @@ int cursor_parse(const char *s, struct cursor *out)
     } else if (dot[1] == 'i') {
         const char *v = dot + 2;
         bool neg = *v == '-';
-        int64_t i;
-        if (parse_u63(v + neg, &i) < 0)
+        uint64_t u = 0;
+        v += neg;
+        if (!*v)
+            return -EINVAL;
+        for (; *v; v++) {
+            if (!is_digit(*v) || u > (UINT64_MAX - 9) / 10)
+                return -EINVAL;
+            u = u * 10 + (unsigned)(*v - '0');
+        }
+        if (u > (uint64_t)INT64_MAX + neg)
             return -EINVAL;
         c.kind = CURSOR_INT;
-        c.i = neg ? -i : i;
+        c.i = neg ? (int64_t)(0 - u) : (int64_t)u;
     } else if (dot[1] == 'r' && strlen(dot + 2) == 16) {
         uint64_t bits = 0;
         for (const char *p = dot + 2; *p; p++) {

@@ -37,7 +37,7 @@ int parse_sha256_hex(const char *s, size_t len, uint8_t out[32]);
  * sha-256 member, -EINVAL when it is malformed. */
 int parse_digest_field(const char *value, const char **b64, size_t *b64_len);
 
-/* Decode %XX escapes of in[0..len) into out (at least len bytes) and
+/* Decode %XX escapes of in[0..len) into out (at least len + 1 bytes) and
  * NUL-terminate it. '+' is kept literally. Refuses malformed escapes and any
  * decoded byte below 0x20 or equal to 0x7f (control characters, NUL). */
 int parse_percent_decode(const char *in, size_t len, char *out, size_t *out_len);
