@@ -2,9 +2,17 @@
 # whole suite; `make run` starts a local daemon. See README.md.
 
 PKGS       := libmicrohttpd sqlite3 libcrypto
+CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
-DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev curl jq openssl xxd
+DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
+              libcurl4-openssl-dev curl jq openssl xxd python3
 VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
 
 ifeq ($(SAN),1)
 BUILD      ?= build-san
@@ -22,10 +30,14 @@ WARN       := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
 HARDEN     := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) \
-              -DCKPTD_VERSION='"$(VERSION)"' -iquote daemon -iquote $(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) -MMD -MP $(CFLAGS)
+DAEMON_CFLAGS = $(BASE_CFLAGS) -DCKPTD_VERSION='"$(VERSION)"' -iquote daemon -iquote $(BUILD)/gen \
+              $(PKG_CFLAGS)
 LDFLAGS    += $(SANFLAGS)
 LDLIBS     += $(PKG_LIBS) -lpthread -lm
+CLIENT_CFLAGS = $(BASE_CFLAGS) -iquote client -DCKPT_BUILDING -fPIC -fvisibility=hidden \
+              $(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null)
+CLIENT_LIBS = $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) -lpthread -lm
 
 DAEMON_SRC := $(wildcard daemon/*.c)
 DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/daemon/%.o) $(BUILD)/gen/migrations.o
@@ -33,28 +45,75 @@ LIB_OBJ    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB_SRC    := $(filter-out client/cli.c,$(wildcard client/*.c))
+LIBCKPT_OBJ := $(LIB_SRC:client/%.c=$(BUILD)/client/%.o)
+SONAME     := libckpt.so.$(SOVERSION)
+CLIENT_TEST_SRC := $(wildcard tests/client/*.c)
+CLIENT_TEST_BIN := $(CLIENT_TEST_SRC:tests/client/%.c=$(BUILD)/tests/client_%)
+CLIENT_OUT := $(BUILD)/libckpt.a $(BUILD)/libckpt.so $(BUILD)/ckpt $(BUILD)/ckpt.pc
 
-.PHONY: all deps run test unit integration clean check-format format lint valgrind
+.PHONY: all deps run test unit integration clean check-format format lint valgrind install
 
-all: $(BUILD)/ckptd
+all: $(BUILD)/ckptd $(CLIENT_OUT)
 
 $(BUILD)/ckptd: $(DAEMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(DAEMON_CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) sql/embed.sh
 	@mkdir -p $(dir $@)
 	sh sql/embed.sh $@ $(MIGRATIONS)
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(DAEMON_CFLAGS) -c -o $@ $<
+
+$(BUILD)/client/%.o: client/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libckpt.a: $(LIBCKPT_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libckpt.so.$(VERSION): $(LIBCKPT_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(CLIENT_LIBS)
+
+$(BUILD)/libckpt.so: $(BUILD)/libckpt.so.$(VERSION)
+	ln -sf libckpt.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libckpt.so.$(VERSION) $@
+
+$(BUILD)/ckpt: $(BUILD)/client/cli.o $(BUILD)/libckpt.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+$(BUILD)/ckpt.pc: client/ckpt.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< >$@
+
+# Client tests link the static library, as a user's program would.
+$(BUILD)/tests/client_%: tests/client/%.c $(BUILD)/libckpt.a client/ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Iclient $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/libckpt.a $(CLIENT_LIBS)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1
+	install -m 644 client/ckpt.h $(DESTDIR)$(INCLUDEDIR)/ckpt.h
+	install -m 644 $(BUILD)/libckpt.a $(DESTDIR)$(LIBDIR)/libckpt.a
+	install -m 755 $(BUILD)/libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libckpt.so.$(VERSION)
+	ln -sf libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libckpt.so
+	install -m 644 $(BUILD)/ckpt.pc $(DESTDIR)$(LIBDIR)/pkgconfig/ckpt.pc
+	install -m 755 $(BUILD)/ckpt $(DESTDIR)$(BINDIR)/ckpt
+	install -m 755 $(BUILD)/ckptd $(DESTDIR)$(BINDIR)/ckptd
+	install -m 644 client/ckpt.1 $(DESTDIR)$(MANDIR)/man1/ckpt.1
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(DAEMON_CFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # Install missing build and test dependencies from Debian when root;
 # otherwise say exactly what to run.
@@ -75,7 +134,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/ckptd --listen 127.0.0.1:8420 --data ./data
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(CLIENT_TEST_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
@@ -101,4 +160,4 @@ lint: $(BUILD)/gen/migrations.c
 clean:
 	rm -rf build build-san
 
--include $(DAEMON_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(DAEMON_OBJ:.o=.d) $(UNIT_BIN:=.d) $(LIBCKPT_OBJ:.o=.d) $(BUILD)/client/cli.d

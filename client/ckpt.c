@@ -1,0 +1,1229 @@
+/*
+ * ckpt.c - libckpt's API: requests, retries with backoff, integrity
+ * checks, resumable downloads, and the server's JSON turned into structs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "jparse.h"
+
+#define URL_MAX 8192
+#define BACKOFF_CAP_MS 30000
+
+const char *ckpt_strerror(ckpt_err code)
+{
+    switch (code) {
+    case CKPT_OK: return "success";
+    case CKPT_E_INVALID_ARG: return "invalid argument";
+    case CKPT_E_NOMEM: return "out of memory";
+    case CKPT_E_IO: return "local file error";
+    case CKPT_E_NETWORK: return "network failure";
+    case CKPT_E_SERVER: return "server failure";
+    case CKPT_E_NOT_FOUND: return "checkpoint not found";
+    case CKPT_E_REFUSED: return "request refused by the server";
+    case CKPT_E_AUTH: return "not authorized";
+    case CKPT_E_INTEGRITY: return "integrity check failed";
+    case CKPT_E_PROTOCOL: return "unexpected answer from the server";
+    case CKPT_E_ABORTED: return "aborted";
+    }
+    return "unknown error";
+}
+
+/* ---- client and errors --------------------------------------------------- */
+
+ckpt_client *ckpt_client_new(const char *base_url, const char *token)
+{
+    ckpt_client *c;
+    size_t len;
+
+    if (!base_url || (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0))
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->base_url = strdup(base_url);
+    if (!c->base_url)
+        goto fail;
+    len = strlen(c->base_url);
+    while (len > 0 && c->base_url[len - 1] == '/')
+        c->base_url[--len] = '\0';
+    if (token) {
+        size_t n = strlen(token) + sizeof("Authorization: Bearer ");
+        c->auth_header = malloc(n);
+        if (!c->auth_header)
+            goto fail;
+        snprintf(c->auth_header, n, "Authorization: Bearer %s", token);
+    }
+    c->connect_ms = 10000;
+    c->stall_ms = 60000;
+    c->max_retries = 5;
+    c->backoff_ms = 200;
+    c->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)c;
+    if (ckpt_http_client_init(c) < 0)
+        goto fail;
+    return c;
+fail:
+    ckpt_client_free(c);
+    return NULL;
+}
+
+void ckpt_client_free(ckpt_client *c)
+{
+    if (!c)
+        return;
+    ckpt_http_client_cleanup(c);
+    if (c->auth_header) {
+        /* The token is a secret: do not leave it in freed memory. */
+        volatile char *p = c->auth_header;
+        while (*p)
+            *p++ = 0;
+    }
+    free(c->auth_header);
+    free(c->base_url);
+    free(c->ca_file);
+    free(c);
+}
+
+const char *ckpt_client_last_error(const ckpt_client *c)
+{
+    return c ? c->last_error : "no client";
+}
+
+const char *ckpt_client_last_error_code(const ckpt_client *c)
+{
+    return c ? c->last_code : "";
+}
+
+long ckpt_client_last_http_status(const ckpt_client *c)
+{
+    return c ? c->last_status : 0;
+}
+
+ckpt_err ckpt_client_set_timeouts(ckpt_client *c, long connect_ms, long stall_ms)
+{
+    if (!c || connect_ms <= 0 || stall_ms <= 0)
+        return CKPT_E_INVALID_ARG;
+    c->connect_ms = connect_ms;
+    c->stall_ms = stall_ms;
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_client_set_retries(ckpt_client *c, unsigned max_retries, long base_ms)
+{
+    if (!c || base_ms < 0)
+        return CKPT_E_INVALID_ARG;
+    c->max_retries = max_retries;
+    c->backoff_ms = base_ms;
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, void *userdata)
+{
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    c->progress = fn;
+    c->progress_ud = userdata;
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path)
+{
+    char *copy = NULL;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    if (path && !(copy = strdup(path)))
+        return CKPT_E_NOMEM;
+    free(c->ca_file);
+    c->ca_file = copy;
+    return CKPT_OK;
+}
+
+static ckpt_err fail(ckpt_client *c, ckpt_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static ckpt_err fail(ckpt_client *c, ckpt_err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+static void clear_error(ckpt_client *c)
+{
+    c->last_error[0] = c->last_code[0] = '\0';
+    c->last_status = 0;
+}
+
+/* The error a non-2xx answer means; last_error gets "code: message". */
+static ckpt_err status_error(ckpt_client *c, const struct http_response *rs)
+{
+    struct jnode *root = NULL;
+    const char *code = "", *message = "";
+    ckpt_err e;
+
+    if (rs->body && ckpt_jparse(rs->body, rs->body_len, &root) == 0) {
+        const struct jnode *err = ckpt_jparse_get(root, "error");
+        const struct jnode *jc = ckpt_jparse_get(err, "code"), *jm = ckpt_jparse_get(err, "message");
+        if (jc && jc->type == JT_STRING)
+            code = jc->str;
+        if (jm && jm->type == JT_STRING)
+            message = jm->str;
+    }
+    snprintf(c->last_code, sizeof(c->last_code), "%s", code);
+    if (*code)
+        snprintf(c->last_error, sizeof(c->last_error), "%s: %s", code, message);
+    else
+        snprintf(c->last_error, sizeof(c->last_error), "HTTP status %ld", rs->status);
+    ckpt_jparse_free(root);
+
+    if (strcmp(c->last_code, "digest_mismatch") == 0)
+        e = CKPT_E_INTEGRITY;
+    else if (rs->status == 401 || rs->status == 403)
+        e = CKPT_E_AUTH;
+    else if (rs->status == 404)
+        e = CKPT_E_NOT_FOUND;
+    else if (rs->status >= 400 && rs->status < 500)
+        e = CKPT_E_REFUSED;
+    else if (rs->status >= 500)
+        e = CKPT_E_SERVER;
+    else
+        e = CKPT_E_PROTOCOL;
+    return e;
+}
+
+/* ---- names, numbers, URLs ------------------------------------------------ */
+
+static bool valid_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (i == 0 || (ch != '.' && ch != '_' && ch != '-')))
+            return false;
+    }
+    return true;
+}
+
+struct url {
+    char buf[URL_MAX];
+    size_t len;
+    bool overflow;
+    bool has_query;
+};
+
+static void url_add(struct url *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void url_add(struct url *u, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (u->overflow)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(u->buf + u->len, sizeof(u->buf) - u->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(u->buf) - u->len)
+        u->overflow = true;
+    else
+        u->len += (size_t)n;
+}
+
+/* Add "?key=value" or "&key=value"; value is escaped. */
+static void url_param(struct url *u, const char *key, const char *value)
+{
+    char esc[1024];
+    if (ckpt_http_escape(value, esc, sizeof(esc)) < 0) {
+        u->overflow = true;
+        return;
+    }
+    url_add(u, "%c%s=%s", u->has_query ? '&' : '?', key, esc);
+    u->has_query = true;
+}
+
+static void url_param_i64(struct url *u, const char *key, int64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    url_param(u, key, num);
+}
+
+static void url_param_double(struct url *u, const char *key, double v)
+{
+    char num[40];
+    snprintf(num, sizeof(num), "%.17g", v); /* round-trips exactly */
+    url_param(u, key, num);
+}
+
+/* ---- the request loop ---------------------------------------------------- */
+
+static void backoff(ckpt_client *c, unsigned attempt)
+{
+    long ms = c->backoff_ms;
+    for (unsigned i = 0; i < attempt && ms < BACKOFF_CAP_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_CAP_MS)
+        ms = BACKOFF_CAP_MS;
+    if (ms > 0)
+        ms += (long)(rand_r(&c->seed) % (unsigned)(ms / 2 + 1));
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Perform rq, retrying connection failures and 5xx answers while the body
+ * can be sent again. CKPT_OK means an answer below 500 is in *rs (the
+ * caller judges its status); otherwise last_error says what failed. */
+static ckpt_err perform(ckpt_client *c, const struct http_request *rq, struct http_response *rs,
+                        unsigned *attempts)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        int r = ckpt_http_perform(c, rq, rs);
+        bool can_retry = attempt < c->max_retries;
+        if (attempts)
+            *attempts = attempt + 1;
+        c->last_status = rs->status;
+        if (rq->body && rq->body->kind == BODY_STREAM && rq->body->pos > 0)
+            can_retry = false; /* the stream's bytes are gone */
+        if (r < 0 && rs->aborted)
+            return fail(c, CKPT_E_ABORTED, "%s", rs->error);
+        if (r < 0 || rs->status >= 500) {
+            ckpt_err e;
+            if (r < 0)
+                e = fail(c, CKPT_E_NETWORK, "%s", rs->error);
+            else
+                e = status_error(c, rs);
+            if (!can_retry) {
+                if (attempt > 0) {
+                    size_t n = strlen(c->last_error);
+                    snprintf(c->last_error + n, sizeof(c->last_error) - n, " (after %u attempts)",
+                             attempt + 1);
+                }
+                return e;
+            }
+            ckpt_http_response_release(rs);
+            backoff(c, attempt);
+            continue;
+        }
+        return CKPT_OK;
+    }
+}
+
+/* ---- JSON to structs ----------------------------------------------------- */
+
+static char *dup_str(const struct jnode *n)
+{
+    return n && n->type == JT_STRING ? strdup(n->str) : NULL;
+}
+
+static bool get_int(const struct jnode *obj, const char *key, int *has, int64_t *out)
+{
+    const struct jnode *n = ckpt_jparse_get(obj, key);
+    if (!n)
+        return false;
+    if (n->type == JT_NULL) {
+        if (has)
+            *has = 0;
+        return has != NULL;
+    }
+    if (n->type != JT_NUMBER || !n->is_int)
+        return false;
+    if (has)
+        *has = 1;
+    *out = n->i;
+    return true;
+}
+
+static bool get_double(const struct jnode *obj, const char *key, int *has, double *out)
+{
+    const struct jnode *n = ckpt_jparse_get(obj, key);
+    if (!n)
+        return false;
+    if (n->type == JT_NULL) {
+        *has = 0;
+        return true;
+    }
+    if (n->type != JT_NUMBER)
+        return false;
+    *has = 1;
+    *out = n->num;
+    return true;
+}
+
+static void info_release(ckpt_info *in)
+{
+    for (size_t i = 0; i < in->n_metrics; i++)
+        free((char *)in->metrics[i].name);
+    free(in->metrics);
+    free(in->run);
+    free(in->created_at);
+    memset(in, 0, sizeof(*in));
+}
+
+void ckpt_info_free(ckpt_info *info)
+{
+    if (!info)
+        return;
+    info_release(info);
+    free(info);
+}
+
+/* Fill *in from a checkpoint object. */
+static ckpt_err info_from_json(ckpt_client *c, const struct jnode *o, ckpt_info *in)
+{
+    const struct jnode *sha = ckpt_jparse_get(o, "sha256"), *metrics = ckpt_jparse_get(o, "metrics");
+    int64_t size = 0;
+    int has;
+
+    memset(in, 0, sizeof(*in));
+    in->run = dup_str(ckpt_jparse_get(o, "run"));
+    in->created_at = dup_str(ckpt_jparse_get(o, "created_at"));
+    if (!get_int(o, "id", NULL, &in->id) || !get_int(o, "epoch", &in->has_epoch, &in->epoch) ||
+        !get_int(o, "step", &in->has_step, &in->step) ||
+        !get_double(o, "loss", &in->has_loss, &in->loss) || !get_int(o, "size", NULL, &size) ||
+        size < 0 || !sha || sha->type != JT_STRING || sha->str_len != 64 || !in->run ||
+        !in->created_at || !metrics || metrics->type != JT_OBJECT)
+        goto bad;
+    in->size = (uint64_t)size;
+    memcpy(in->sha256, sha->str, 65);
+    for (const struct jnode *m = metrics->child; m; m = m->next)
+        in->n_metrics++;
+    if (in->n_metrics) {
+        in->metrics = calloc(in->n_metrics, sizeof(*in->metrics));
+        if (!in->metrics)
+            goto nomem;
+    }
+    size_t i = 0;
+    for (const struct jnode *m = metrics->child; m; m = m->next, i++) {
+        if (m->type != JT_NUMBER)
+            goto bad;
+        in->metrics[i].name = strdup(m->key);
+        if (!in->metrics[i].name)
+            goto nomem;
+        in->metrics[i].value = m->num;
+    }
+    (void)has;
+    return CKPT_OK;
+bad:
+    info_release(in);
+    return fail(c, CKPT_E_PROTOCOL, "the server's checkpoint description is malformed");
+nomem:
+    info_release(in);
+    return fail(c, CKPT_E_NOMEM, "out of memory");
+}
+
+/* Parse a whole answer body as one checkpoint into *out (may be NULL). */
+static ckpt_err info_from_body(ckpt_client *c, const struct http_response *rs, ckpt_info **out)
+{
+    struct jnode *root;
+    ckpt_info *in;
+    ckpt_err e;
+
+    if (!rs->body || ckpt_jparse(rs->body, rs->body_len, &root) < 0)
+        return fail(c, CKPT_E_PROTOCOL, "the server's answer is not valid JSON");
+    if (!(in = malloc(sizeof(*in)))) {
+        ckpt_jparse_free(root);
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    }
+    e = info_from_json(c, root, in);
+    ckpt_jparse_free(root);
+    if (e != CKPT_OK) {
+        free(in);
+        return e;
+    }
+    if (out)
+        *out = in;
+    else
+        ckpt_info_free(in);
+    return CKPT_OK;
+}
+
+/* GET url and parse a checkpoint from the 200 answer. */
+static ckpt_err get_info(ckpt_client *c, const char *url, ckpt_info **out)
+{
+    struct http_request rq = {.method = "GET", .url = url};
+    struct http_response rs;
+    ckpt_err e = perform(c, &rq, &rs, NULL);
+
+    if (e == CKPT_OK)
+        e = rs.status == 200 ? info_from_body(c, &rs, out) : status_error(c, &rs);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+/* ---- push ---------------------------------------------------------------- */
+
+static ckpt_err push_url(ckpt_client *c, const ckpt_meta *m, struct url *u)
+{
+    if (!m || !valid_name(m->run))
+        return fail(c, CKPT_E_INVALID_ARG,
+                    "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    if ((m->has_epoch && m->epoch < 0) || (m->has_step && m->step < 0))
+        return fail(c, CKPT_E_INVALID_ARG, "epoch and step must be non-negative");
+    if (m->has_loss && !isfinite(m->loss))
+        return fail(c, CKPT_E_INVALID_ARG, "loss must be a finite number");
+    if (m->n_metrics && !m->metrics)
+        return fail(c, CKPT_E_INVALID_ARG, "metrics is NULL");
+    url_add(u, "%s/v1/runs/%s/checkpoints", c->base_url, m->run);
+    if (m->has_epoch)
+        url_param_i64(u, "epoch", m->epoch);
+    if (m->has_step)
+        url_param_i64(u, "step", m->step);
+    if (m->has_loss)
+        url_param_double(u, "loss", m->loss);
+    for (size_t i = 0; i < m->n_metrics; i++) {
+        char key[160];
+        if (!valid_name(m->metrics[i].name))
+            return fail(c, CKPT_E_INVALID_ARG,
+                        "metric name '%s' must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+                        m->metrics[i].name ? m->metrics[i].name : "(null)");
+        if (!isfinite(m->metrics[i].value))
+            return fail(c, CKPT_E_INVALID_ARG, "metric '%s' must be a finite number",
+                        m->metrics[i].name);
+        snprintf(key, sizeof(key), "metric.%s", m->metrics[i].name);
+        url_param_double(u, key, m->metrics[i].value);
+    }
+    if (u->overflow)
+        return fail(c, CKPT_E_INVALID_ARG, "too much metadata for one request");
+    return CKPT_OK;
+}
+
+static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *body,
+                     const char *digest_hex, ckpt_info **out)
+{
+    struct url u = {0};
+    char digest_header[100];
+    struct http_request rq = {.method = "PUT", .body = body};
+    struct http_response rs;
+    ckpt_err e;
+
+    if ((e = push_url(c, meta, &u)) != CKPT_OK)
+        return e;
+    rq.url = u.buf;
+    rq.headers[0] = "Content-Type: application/octet-stream";
+    if (digest_hex) {
+        snprintf(digest_header, sizeof(digest_header), "X-Checkpoint-SHA256: %s", digest_hex);
+        rq.headers[1] = digest_header;
+    }
+    e = perform(c, &rq, &rs, NULL);
+    if (e == CKPT_OK) {
+        if (rs.status == 201) {
+            ckpt_info *in = NULL;
+            e = info_from_body(c, &rs, &in);
+            /* The server hashed what it received; it must be what we meant. */
+            if (e == CKPT_OK && digest_hex && strcmp(in->sha256, digest_hex) != 0) {
+                ckpt_info_free(in);
+                e = fail(c, CKPT_E_INTEGRITY, "the server stored SHA-256 %s, not %s", in->sha256,
+                         digest_hex);
+                in = NULL;
+            }
+            if (out)
+                *out = in;
+            else
+                ckpt_info_free(in);
+        } else {
+            e = status_error(c, &rs);
+        }
+    }
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+static ckpt_err hash_fd(ckpt_client *c, int fd, const char *path, uint64_t *size, char hex[65])
+{
+    struct sha_ctx *h = ckpt_sha_new();
+    static const size_t bufsize = 1 << 20;
+    char *buf = malloc(bufsize);
+    uint64_t total = 0;
+    ckpt_err e = CKPT_OK;
+
+    if (!h || !buf) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = pread(fd, buf, bufsize, (off_t)total);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            e = fail(c, CKPT_E_IO, "cannot read '%s': %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        ckpt_sha_update(h, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    if (ckpt_sha_final_hex(h, hex) < 0)
+        e = fail(c, CKPT_E_IO, "cannot compute SHA-256");
+    *size = total;
+out:
+    ckpt_sha_free(h);
+    free(buf);
+    return e;
+}
+
+ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path, ckpt_info **out)
+{
+    struct http_body body = {.kind = BODY_FD};
+    char hex[65];
+    ckpt_err e;
+    int fd;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!path)
+        return fail(c, CKPT_E_INVALID_ARG, "path is NULL");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(c, CKPT_E_IO, "cannot open '%s': %s", path, strerror(errno));
+    e = hash_fd(c, fd, path, &body.size, hex);
+    if (e == CKPT_OK) {
+        body.fd = fd;
+        e = push(c, meta, &body, hex, out);
+    }
+    close(fd);
+    return e;
+}
+
+ckpt_err ckpt_push_buffer(ckpt_client *c, const ckpt_meta *meta, const void *buf, size_t len,
+                          ckpt_info **out)
+{
+    struct http_body body = {.kind = BODY_BUFFER, .buf = buf, .size = len};
+    struct sha_ctx *h;
+    char hex[65];
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!buf && len)
+        return fail(c, CKPT_E_INVALID_ARG, "buffer is NULL");
+    if (!(h = ckpt_sha_new()))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    ckpt_sha_update(h, buf, len);
+    int r = ckpt_sha_final_hex(h, hex);
+    ckpt_sha_free(h);
+    if (r < 0)
+        return fail(c, CKPT_E_IO, "cannot compute SHA-256");
+    return push(c, meta, &body, hex, out);
+}
+
+ckpt_err ckpt_push_stream(ckpt_client *c, const ckpt_meta *meta, ckpt_read_fn read,
+                          void *userdata, ckpt_info **out)
+{
+    struct http_body body = {.kind = BODY_STREAM, .read = read, .read_ud = userdata};
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!read)
+        return fail(c, CKPT_E_INVALID_ARG, "read callback is NULL");
+    if (!(body.stream_hash = ckpt_sha_new()))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    /* No digest up front: it goes in the trailer (see http.c on_trailer). */
+    e = push(c, meta, &body, NULL, out);
+    ckpt_sha_free(body.stream_hash);
+    return e;
+}
+
+/* ---- refs and pull -------------------------------------------------------- */
+
+ckpt_ref ckpt_ref_id(int64_t id)
+{
+    ckpt_ref r = {.kind = CKPT_REF_ID, .id = id};
+    return r;
+}
+
+ckpt_ref ckpt_ref_best(const char *run, const char *metric, int maximize)
+{
+    ckpt_ref r = {.kind = CKPT_REF_BEST, .run = run, .metric = metric, .maximize = maximize};
+    return r;
+}
+
+ckpt_ref ckpt_ref_latest(const char *run)
+{
+    ckpt_ref r = {.kind = CKPT_REF_LATEST, .run = run};
+    return r;
+}
+
+static ckpt_err ref_url(ckpt_client *c, const ckpt_ref *ref, struct url *u)
+{
+    if (!ref)
+        return fail(c, CKPT_E_INVALID_ARG, "ref is NULL");
+    switch (ref->kind) {
+    case CKPT_REF_ID:
+        if (ref->id <= 0)
+            return fail(c, CKPT_E_INVALID_ARG, "checkpoint ids are positive");
+        url_add(u, "%s/v1/checkpoints/%" PRId64, c->base_url, ref->id);
+        return CKPT_OK;
+    case CKPT_REF_BEST:
+    case CKPT_REF_LATEST:
+        if (!valid_name(ref->run))
+            return fail(c, CKPT_E_INVALID_ARG,
+                        "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        if (ref->kind == CKPT_REF_LATEST) {
+            url_add(u, "%s/v1/runs/%s/latest", c->base_url, ref->run);
+            return CKPT_OK;
+        }
+        if (ref->metric && !valid_name(ref->metric))
+            return fail(c, CKPT_E_INVALID_ARG, "metric name '%s' is not valid", ref->metric);
+        url_add(u, "%s/v1/runs/%s/best", c->base_url, ref->run);
+        if (ref->metric)
+            url_param(u, "metric", ref->metric);
+        if (ref->maximize)
+            url_param(u, "mode", "max");
+        return CKPT_OK;
+    }
+    return fail(c, CKPT_E_INVALID_ARG, "unknown ref kind");
+}
+
+ckpt_err ckpt_get(ckpt_client *c, const ckpt_ref *ref, ckpt_info **out)
+{
+    struct url u = {0};
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = ref_url(c, ref, &u)) != CKPT_OK)
+        return e;
+    return get_info(c, u.buf, out);
+}
+
+/* Where downloaded bytes go. */
+struct target {
+    int fd;                  /* -1: the callback */
+    ckpt_write_fn write;
+    void *write_ud;
+    bool restartable;        /* a temp file we may truncate and refill */
+    struct sha_ctx *hash;
+    uint64_t got;            /* bytes delivered and hashed */
+    uint64_t expect_offset;  /* the offset this attempt's body must start at */
+    bool started;            /* this attempt delivered its first byte */
+    bool misplaced;          /* the body was not the range we asked for */
+    int write_errno;
+    struct http_response *rs;
+};
+
+static int target_write(void *ud, const char *buf, size_t len)
+{
+    struct target *t = ud;
+
+    if (!t->started) {
+        /* Check before the first byte lands that the server sends what we
+         * asked for: the rest of the blob from expect_offset. */
+        unsigned long long first = 0;
+        t->started = true;
+        if (t->expect_offset > 0 &&
+            (t->rs->status != 206 ||
+             sscanf(t->rs->content_range, "bytes %llu-", &first) != 1 || first != t->expect_offset)) {
+            t->misplaced = true;
+            return 1;
+        }
+    }
+    if (t->fd >= 0) {
+        const char *p = buf;
+        size_t left = len;
+        while (left) {
+            ssize_t n = write(t->fd, p, left);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                t->write_errno = errno;
+                return 1;
+            }
+            p += n;
+            left -= (size_t)n;
+        }
+    } else if (t->write(t->write_ud, buf, len) != 0) {
+        return 1;
+    }
+    ckpt_sha_update(t->hash, buf, len);
+    t->got += len;
+    return 0;
+}
+
+/* Start over into a restartable target: empty it and reset the hash. */
+static int target_restart(struct target *t)
+{
+    if (!t->restartable || ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0)
+        return -1;
+    ckpt_sha_free(t->hash);
+    if (!(t->hash = ckpt_sha_new()))
+        return -1;
+    t->got = 0;
+    return 0;
+}
+
+/* Resolve ref, then fetch its bytes into t, resuming after interruptions,
+ * and check length and SHA-256. */
+static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt_info **out)
+{
+    ckpt_info *info = NULL;
+    struct url u = {0};
+    char range[64], if_range[100], hex[65];
+    ckpt_err e;
+
+    if ((e = ckpt_get(c, ref, &info)) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/checkpoints/%" PRId64 "/blob", c->base_url, info->id);
+    if (!(t->hash = ckpt_sha_new())) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (unsigned attempt = 0;; attempt++) {
+        struct http_sink sink = {.write = target_write, .write_ud = t};
+        struct http_request rq = {.method = "GET", .url = u.buf, .sink = &sink,
+                                  .progress_base = t->got, .progress_total = info->size};
+        struct http_response rs;
+        size_t nh = 0;
+
+        if (t->got > 0) {
+            /* Resume: the rest, but only if the blob is still the same. */
+            snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", t->got);
+            snprintf(if_range, sizeof(if_range), "If-Range: \"%s\"", info->sha256);
+            rq.headers[nh++] = range;
+            rq.headers[nh++] = if_range;
+        }
+        t->expect_offset = t->got;
+        t->started = false;
+        t->misplaced = false;
+        t->rs = &rs;
+        int r = ckpt_http_perform(c, &rq, &rs);
+        c->last_status = rs.status;
+        if (t->misplaced) {
+            ckpt_http_response_release(&rs);
+            if (target_restart(t) < 0) {
+                e = fail(c, CKPT_E_PROTOCOL, "the server did not resume the download");
+                goto out;
+            }
+            if (attempt >= c->max_retries) {
+                e = fail(c, CKPT_E_PROTOCOL, "the server did not resume the download");
+                goto out;
+            }
+            continue;
+        }
+        if (r < 0 && t->write_errno) {
+            e = fail(c, CKPT_E_IO, "cannot write the download: %s", strerror(t->write_errno));
+            ckpt_http_response_release(&rs);
+            goto out;
+        }
+        if (r < 0 && rs.aborted) {
+            e = fail(c, CKPT_E_ABORTED, "%s", rs.error);
+            ckpt_http_response_release(&rs);
+            goto out;
+        }
+        if (r == 0 && rs.status != 200 && rs.status != 206 && rs.status < 500) {
+            e = status_error(c, &rs);
+            ckpt_http_response_release(&rs);
+            goto out;
+        }
+        if (r == 0 && rs.status < 300 && rs.digest_hex[0] &&
+            strcmp(rs.digest_hex, info->sha256) != 0) {
+            e = fail(c, CKPT_E_INTEGRITY, "the server sent blob %s for checkpoint %" PRId64
+                     " whose SHA-256 is %s", rs.digest_hex, info->id, info->sha256);
+            ckpt_http_response_release(&rs);
+            goto out;
+        }
+        if (r == 0 && rs.status < 300) {
+            ckpt_http_response_release(&rs);
+            break;
+        }
+        /* A broken connection or a 5xx: try again, from where it stopped. */
+        if (r < 0)
+            e = fail(c, CKPT_E_NETWORK, "%s", rs.error);
+        else
+            e = status_error(c, &rs);
+        ckpt_http_response_release(&rs);
+        if (attempt >= c->max_retries) {
+            size_t n = strlen(c->last_error);
+            snprintf(c->last_error + n, sizeof(c->last_error) - n, " (after %u attempts)",
+                     attempt + 1);
+            goto out;
+        }
+        backoff(c, attempt);
+    }
+    if (t->got != info->size) {
+        e = fail(c, CKPT_E_INTEGRITY, "received %" PRIu64 " bytes of a %" PRIu64 "-byte checkpoint",
+                 t->got, info->size);
+        goto out;
+    }
+    if (ckpt_sha_final_hex(t->hash, hex) < 0 || strcmp(hex, info->sha256) != 0) {
+        e = fail(c, CKPT_E_INTEGRITY, "received bytes have SHA-256 %s, the checkpoint has %s", hex,
+                 info->sha256);
+        goto out;
+    }
+    e = CKPT_OK;
+    clear_error(c);
+    c->last_status = 200;
+out:
+    ckpt_sha_free(t->hash);
+    t->hash = NULL;
+    if (e == CKPT_OK && out)
+        *out = info;
+    else
+        ckpt_info_free(info);
+    return e;
+}
+
+ckpt_err ckpt_pull_fd(ckpt_client *c, const ckpt_ref *ref, int fd, ckpt_info **out)
+{
+    struct target t = {.fd = fd};
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (fd < 0)
+        return fail(c, CKPT_E_INVALID_ARG, "bad file descriptor");
+    return pull(c, ref, &t, out);
+}
+
+ckpt_err ckpt_pull_cb(ckpt_client *c, const ckpt_ref *ref, ckpt_write_fn write, void *userdata,
+                      ckpt_info **out)
+{
+    struct target t = {.fd = -1, .write = write, .write_ud = userdata};
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!write)
+        return fail(c, CKPT_E_INVALID_ARG, "write callback is NULL");
+    return pull(c, ref, &t, out);
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof(copy), "%s", path);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    int r = fsync(dfd);
+    close(dfd);
+    return r;
+}
+
+ckpt_err ckpt_pull_file(ckpt_client *c, const ckpt_ref *ref, const char *path, ckpt_info **out)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+    struct target t = {.restartable = true};
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!path || !*path)
+        return fail(c, CKPT_E_INVALID_ARG, "path is empty");
+    snprintf(dir, sizeof(dir), "%s", path);
+    snprintf(base, sizeof(base), "%s", path);
+    /* The temp file sits beside the destination, so the final rename stays
+     * on one file system and is atomic. */
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.ckpt-XXXXXX", dirname(dir), basename(base)) >=
+        sizeof(tmp))
+        return fail(c, CKPT_E_INVALID_ARG, "path is too long");
+    t.fd = mkostemp(tmp, O_CLOEXEC);
+    if (t.fd < 0)
+        return fail(c, CKPT_E_IO, "cannot create a temporary file beside '%s': %s", path,
+                    strerror(errno));
+    e = pull(c, ref, &t, out);
+    if (e == CKPT_OK) {
+        if (fchmod(t.fd, 0644) < 0 || fsync(t.fd) < 0)
+            e = fail(c, CKPT_E_IO, "cannot write '%s': %s", tmp, strerror(errno));
+        else if (rename(tmp, path) < 0)
+            e = fail(c, CKPT_E_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        else
+            fsync_dir_of(path); /* best effort: the data itself is synced */
+        if (e != CKPT_OK && out) {
+            ckpt_info_free(*out);
+            *out = NULL;
+        }
+    }
+    close(t.fd);
+    if (e != CKPT_OK)
+        unlink(tmp);
+    return e;
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+ckpt_err ckpt_delete(ckpt_client *c, int64_t id)
+{
+    struct url u = {0};
+    struct http_request rq = {.method = "DELETE"};
+    struct http_response rs;
+    unsigned attempts = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (id <= 0)
+        return fail(c, CKPT_E_INVALID_ARG, "checkpoint ids are positive");
+    url_add(&u, "%s/v1/checkpoints/%" PRId64, c->base_url, id);
+    rq.url = u.buf;
+    e = perform(c, &rq, &rs, &attempts);
+    if (e == CKPT_OK && rs.status != 204) {
+        e = status_error(c, &rs);
+        /* A retry whose first attempt deleted it but lost the answer. */
+        if (e == CKPT_E_NOT_FOUND && attempts > 1)
+            e = CKPT_OK;
+    }
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+void ckpt_list_free(ckpt_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        info_release(&list->items[i]);
+    free(list->items);
+    free(list);
+}
+
+/* Append the checkpoints of one page body to list; *next gets the cursor. */
+static ckpt_err parse_page(ckpt_client *c, const struct http_response *rs, ckpt_list *list,
+                           char **next)
+{
+    struct jnode *root;
+    ckpt_err e = CKPT_OK;
+
+    *next = NULL;
+    if (!rs->body || ckpt_jparse(rs->body, rs->body_len, &root) < 0)
+        return fail(c, CKPT_E_PROTOCOL, "the server's answer is not valid JSON");
+    const struct jnode *arr = ckpt_jparse_get(root, "checkpoints"), *jn = ckpt_jparse_get(root, "next");
+    if (!arr || arr->type != JT_ARRAY || !jn || (jn->type != JT_NULL && jn->type != JT_STRING)) {
+        ckpt_jparse_free(root);
+        return fail(c, CKPT_E_PROTOCOL, "the server's listing is malformed");
+    }
+    size_t n = 0;
+    for (const struct jnode *x = arr->child; x; x = x->next)
+        n++;
+    if (n) {
+        ckpt_info *items = realloc(list->items, (list->count + n) * sizeof(*items));
+        if (!items) {
+            ckpt_jparse_free(root);
+            return fail(c, CKPT_E_NOMEM, "out of memory");
+        }
+        list->items = items;
+    }
+    for (const struct jnode *x = arr->child; x && e == CKPT_OK; x = x->next) {
+        e = info_from_json(c, x, &list->items[list->count]);
+        if (e == CKPT_OK)
+            list->count++;
+    }
+    if (e == CKPT_OK && jn->type == JT_STRING && !(*next = strdup(jn->str)))
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+    ckpt_jparse_free(root);
+    return e;
+}
+
+static ckpt_err list_page_into(ckpt_client *c, const ckpt_list_opts *o, const char *cursor,
+                               size_t page_size, ckpt_list *list, char **next)
+{
+    struct url u = {0};
+    struct http_request rq = {.method = "GET"};
+    struct http_response rs;
+    ckpt_err e;
+
+    url_add(&u, "%s/v1/runs/%s/checkpoints", c->base_url, o->run);
+    if (o->order_by)
+        url_param(&u, "order_by", o->order_by);
+    if (o->desc)
+        url_param(&u, "order", "desc");
+    url_param_i64(&u, "limit", (int64_t)page_size);
+    if (o->has_min_epoch)
+        url_param_i64(&u, "min_epoch", o->min_epoch);
+    if (o->has_max_epoch)
+        url_param_i64(&u, "max_epoch", o->max_epoch);
+    if (cursor)
+        url_param(&u, "after", cursor);
+    if (u.overflow)
+        return fail(c, CKPT_E_INVALID_ARG, "listing parameters too long");
+    rq.url = u.buf;
+    e = perform(c, &rq, &rs, NULL);
+    if (e == CKPT_OK)
+        e = rs.status == 200 ? parse_page(c, &rs, list, next) : status_error(c, &rs);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+static ckpt_err check_list_opts(ckpt_client *c, const ckpt_list_opts *o)
+{
+    if (!o || !valid_name(o->run))
+        return fail(c, CKPT_E_INVALID_ARG, "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_list_page(ckpt_client *c, const ckpt_list_opts *opts, const char *cursor,
+                        size_t page_size, ckpt_list **out, char **next)
+{
+    ckpt_list *list;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (next)
+        *next = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out || !next || page_size < 1 || page_size > 1000)
+        return fail(c, CKPT_E_INVALID_ARG, "page_size must be 1 to 1000 and out, next set");
+    if ((e = check_list_opts(c, opts)) != CKPT_OK)
+        return e;
+    if (!(list = calloc(1, sizeof(*list))))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    e = list_page_into(c, opts, cursor, page_size, list, next);
+    if (e != CKPT_OK) {
+        ckpt_list_free(list);
+        return e;
+    }
+    *out = list;
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_list_checkpoints(ckpt_client *c, const ckpt_list_opts *opts, ckpt_list **out)
+{
+    ckpt_list *list;
+    char *cursor = NULL;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    if ((e = check_list_opts(c, opts)) != CKPT_OK)
+        return e;
+    if (!(list = calloc(1, sizeof(*list))))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    do {
+        size_t page = 1000;
+        char *next = NULL;
+        if (opts->limit && opts->limit - list->count < page)
+            page = opts->limit - list->count;
+        e = list_page_into(c, opts, cursor, page, list, &next);
+        free(cursor);
+        cursor = next;
+    } while (e == CKPT_OK && cursor && (!opts->limit || list->count < opts->limit));
+    free(cursor);
+    if (e != CKPT_OK) {
+        ckpt_list_free(list);
+        return e;
+    }
+    *out = list;
+    return CKPT_OK;
+}
+
+void ckpt_run_list_free(ckpt_run_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++) {
+        free(list->items[i].run);
+        free(list->items[i].updated_at);
+    }
+    free(list->items);
+    free(list);
+}
+
+ckpt_err ckpt_runs(ckpt_client *c, ckpt_run_list **out)
+{
+    struct url u = {0};
+    struct http_request rq = {.method = "GET"};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    ckpt_run_list *list = NULL;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    url_add(&u, "%s/v1/runs", c->base_url);
+    rq.url = u.buf;
+    e = perform(c, &rq, &rs, NULL);
+    if (e != CKPT_OK)
+        goto done;
+    if (rs.status != 200) {
+        e = status_error(c, &rs);
+        goto done;
+    }
+    const struct jnode *arr;
+    if (!rs.body || ckpt_jparse(rs.body, rs.body_len, &root) < 0 ||
+        !(arr = ckpt_jparse_get(root, "runs")) || arr->type != JT_ARRAY) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's run listing is malformed");
+        goto done;
+    }
+    size_t n = 0;
+    for (const struct jnode *x = arr->child; x; x = x->next)
+        n++;
+    if (!(list = calloc(1, sizeof(*list))) || (n && !(list->items = calloc(n, sizeof(*list->items))))) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (const struct jnode *x = arr->child; x; x = x->next) {
+        ckpt_run_info *ri = &list->items[list->count];
+        int64_t bytes = 0;
+        ri->run = dup_str(ckpt_jparse_get(x, "run"));
+        ri->updated_at = dup_str(ckpt_jparse_get(x, "updated_at"));
+        list->count++;
+        if (!ri->run || !ri->updated_at || !get_int(x, "checkpoints", NULL, &ri->checkpoints) ||
+            !get_int(x, "bytes", NULL, &bytes) ||
+            !get_double(x, "best_loss", &ri->has_best_loss, &ri->best_loss) ||
+            !get_int(x, "latest_epoch", &ri->has_latest_epoch, &ri->latest_epoch)) {
+            e = fail(c, CKPT_E_PROTOCOL, "the server's run listing is malformed");
+            goto done;
+        }
+        ri->bytes = (uint64_t)bytes;
+    }
+    *out = list;
+    list = NULL;
+done:
+    ckpt_run_list_free(list);
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}

@@ -1,0 +1,272 @@
+/*
+ * ckpt.h - libckpt, the C client of the ckptd checkpoint store.
+ *
+ * Upload (push) and download (pull) checkpoints with SHA-256 verification
+ * end to end, retries with backoff, resumable downloads, and queries.
+ * This header is the whole public API and its specification.
+ *
+ * Threads: a ckpt_client may be used by one thread at a time; use one
+ * client per thread (they share nothing). The library keeps no global state
+ * beyond libcurl's curl_global_init, which ckpt_client_new calls once.
+ *
+ * Errors: every call returns a ckpt_err. ckpt_strerror() names the code;
+ * ckpt_client_last_error() says what went wrong in words, including the
+ * server's error code and message when the server refused.
+ *
+ * Ownership: results are returned through out-parameters the caller frees
+ * with the matching ckpt_*_free function; on failure they are set to NULL.
+ * Strings passed in are only read during the call.
+ *
+ * Example:
+ *
+ *     ckpt_client *c = ckpt_client_new("http://127.0.0.1:8420", NULL);
+ *     ckpt_meta m = {.run = "demo", .has_epoch = 1, .epoch = 3, .has_loss = 1, .loss = 0.2};
+ *     ckpt_info *info;
+ *     if (ckpt_push_file(c, &m, "model.pt", &info) != CKPT_OK)
+ *         fprintf(stderr, "push failed: %s\n", ckpt_client_last_error(c));
+ *     else
+ *         ckpt_info_free(info);
+ *     ckpt_ref best = ckpt_ref_best("demo", "loss", 0);
+ *     if (ckpt_pull_file(c, &best, "best.pt", NULL) != CKPT_OK)
+ *         fprintf(stderr, "pull failed: %s\n", ckpt_client_last_error(c));
+ *     ckpt_client_free(c);
+ */
+#ifndef CKPT_H
+#define CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CKPT_VERSION "0.1.0"
+
+#if defined(__GNUC__) && defined(CKPT_BUILDING)
+#define CKPT_API __attribute__((visibility("default")))
+#else
+#define CKPT_API
+#endif
+
+/* Result codes. Append-only: values never change meaning. */
+typedef enum {
+    CKPT_OK = 0,
+    CKPT_E_INVALID_ARG = 1, /* a bad argument: NULL, bad run name, bad URL */
+    CKPT_E_NOMEM = 2,       /* out of memory */
+    CKPT_E_IO = 3,          /* a local file could not be read or written */
+    CKPT_E_NETWORK = 4,     /* no connection, or it broke, after all retries */
+    CKPT_E_SERVER = 5,      /* the server failed (5xx) after all retries */
+    CKPT_E_NOT_FOUND = 6,   /* 404: no such checkpoint or run */
+    CKPT_E_REFUSED = 7,     /* another 4xx: the server refused the request */
+    CKPT_E_AUTH = 8,        /* 401 or 403 */
+    CKPT_E_INTEGRITY = 9,   /* SHA-256 mismatch, either direction */
+    CKPT_E_PROTOCOL = 10,   /* the server's answer made no sense */
+    CKPT_E_ABORTED = 11,    /* a callback asked to stop */
+} ckpt_err;
+
+/* A static English name for code ("checkpoint not found"); never NULL. */
+CKPT_API const char *ckpt_strerror(ckpt_err code);
+
+typedef struct ckpt_client ckpt_client;
+
+/* A client for the server at base_url ("http://127.0.0.1:8420"). token is
+ * sent as "Authorization: Bearer TOKEN" when not NULL. Returns NULL when
+ * out of memory or when base_url is NULL or not http(s). Copies both. */
+CKPT_API ckpt_client *ckpt_client_new(const char *base_url, const char *token);
+
+/* Free the client; NULL is a no-op. */
+CKPT_API void ckpt_client_free(ckpt_client *c);
+
+/* A description of the last failure on c ("digest_mismatch: received ...",
+ * "cannot connect to 127.0.0.1 port 8420 ..."), or "" after success.
+ * Owned by c; valid until its next call. */
+CKPT_API const char *ckpt_client_last_error(const ckpt_client *c);
+
+/* The server's stable error code of the last failure ("run_not_found"),
+ * or "" when the server did not answer with one. Owned by c. */
+CKPT_API const char *ckpt_client_last_error_code(const ckpt_client *c);
+
+/* The HTTP status of the last response, 0 when there was none. */
+CKPT_API long ckpt_client_last_http_status(const ckpt_client *c);
+
+/* Connection timeout, and how long a transfer may make no progress at all
+ * before it counts as a network failure (and is retried). Milliseconds;
+ * defaults 10000 and 60000. There is no limit on a transfer's total time. */
+CKPT_API ckpt_err ckpt_client_set_timeouts(ckpt_client *c, long connect_ms, long stall_ms);
+
+/* Retries after connection failures and 5xx answers: up to max_retries
+ * more attempts (default 5), waiting base_ms, 2*base_ms, 4*base_ms, ...
+ * (capped at 30 s) with random jitter of up to half the wait; default
+ * base_ms 200. 4xx answers are never retried. */
+CKPT_API ckpt_err ckpt_client_set_retries(ckpt_client *c, unsigned max_retries, long base_ms);
+
+/* Progress of a push or pull: bytes done and total (0 when unknown).
+ * Return non-zero to abort the transfer with CKPT_E_ABORTED. */
+typedef int (*ckpt_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+/* Call fn during transfers (NULL turns it off). */
+CKPT_API ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, void *userdata);
+
+/* CA bundle file for https servers (NULL: the system default). Copied. */
+CKPT_API ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path);
+
+/* ---- metadata ---------------------------------------------------------- */
+
+typedef struct {
+    const char *name; /* [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
+    double value;     /* finite */
+} ckpt_metric;
+
+/* What a push says about a checkpoint. Zero-initialise, then set run and
+ * whichever fields apply (has_x = 1). */
+typedef struct {
+    const char *run; /* required: [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
+    int has_epoch, has_step, has_loss;
+    int64_t epoch, step; /* >= 0 */
+    double loss;         /* finite */
+    const ckpt_metric *metrics;
+    size_t n_metrics;
+} ckpt_meta;
+
+/* A stored checkpoint, as the server describes it. All strings are owned
+ * by the ckpt_info and freed with it. */
+typedef struct {
+    int64_t id;
+    char *run;
+    int has_epoch, has_step, has_loss;
+    int64_t epoch, step;
+    double loss;
+    ckpt_metric *metrics; /* names owned by the ckpt_info */
+    size_t n_metrics;
+    uint64_t size;
+    char sha256[65];  /* lowercase hex */
+    char *created_at; /* RFC 3339 UTC with milliseconds */
+} ckpt_info;
+
+/* Free info and its strings; NULL is a no-op. */
+CKPT_API void ckpt_info_free(ckpt_info *info);
+
+/* ---- push -------------------------------------------------------------- */
+
+/* Upload the file at path. Its SHA-256 is computed first and sent with the
+ * request, so the server stores nothing if the bytes it receives differ.
+ * Retried from the start of the file on network and server failures.
+ * *out (may be NULL) gets the stored checkpoint. */
+CKPT_API ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path,
+                        ckpt_info **out);
+
+/* Upload len bytes from buf (not copied; must stay valid during the call). */
+CKPT_API ckpt_err ckpt_push_buffer(ckpt_client *c, const ckpt_meta *meta, const void *buf, size_t len,
+                          ckpt_info **out);
+
+/* Fill buf with up to len bytes; return the count, 0 at the end of the
+ * data, or CKPT_READ_ABORT to abort the upload (nothing is stored). */
+typedef size_t (*ckpt_read_fn)(void *userdata, char *buf, size_t len);
+#define CKPT_READ_ABORT ((size_t)-1)
+
+/* Upload what read returns until it returns 0, as a chunked body; the
+ * SHA-256 goes in a trailer the server verifies before committing, so an
+ * interrupted or corrupted stream is never stored. Not retried once the
+ * first byte is read (the source cannot be rewound). */
+CKPT_API ckpt_err ckpt_push_stream(ckpt_client *c, const ckpt_meta *meta, ckpt_read_fn read,
+                          void *userdata, ckpt_info **out);
+
+/* ---- pull -------------------------------------------------------------- */
+
+typedef enum { CKPT_REF_ID, CKPT_REF_BEST, CKPT_REF_LATEST } ckpt_ref_kind;
+
+/* Which checkpoint to fetch. Build one with the ckpt_ref_* helpers. */
+typedef struct {
+    ckpt_ref_kind kind;
+    int64_t id;         /* CKPT_REF_ID */
+    const char *run;    /* CKPT_REF_BEST, CKPT_REF_LATEST */
+    const char *metric; /* CKPT_REF_BEST: "loss" or a metric name; NULL means "loss" */
+    int maximize;       /* CKPT_REF_BEST: 1 for the highest value, 0 for the lowest */
+} ckpt_ref;
+
+CKPT_API ckpt_ref ckpt_ref_id(int64_t id);
+CKPT_API ckpt_ref ckpt_ref_best(const char *run, const char *metric, int maximize);
+CKPT_API ckpt_ref ckpt_ref_latest(const char *run);
+
+/* Download to path. The bytes go to a temporary file beside path, are
+ * checked against the server's SHA-256, fsynced, and only then renamed over
+ * path: a failed or corrupt download never creates or replaces path.
+ * A best/latest ref is resolved to one checkpoint first, so every retry
+ * fetches the same bytes; an interrupted transfer resumes where it stopped
+ * (Range + If-Range). CKPT_E_INTEGRITY when the bytes do not match. */
+CKPT_API ckpt_err ckpt_pull_file(ckpt_client *c, const ckpt_ref *ref, const char *path, ckpt_info **out);
+
+/* Download to the open file descriptor fd, writing from its current
+ * position. Bytes are written as they arrive: on CKPT_E_INTEGRITY (or any
+ * failure) the caller must discard what was written. */
+CKPT_API ckpt_err ckpt_pull_fd(ckpt_client *c, const ckpt_ref *ref, int fd, ckpt_info **out);
+
+/* Receive len bytes; return 0 to go on, non-zero to abort (CKPT_E_ABORTED). */
+typedef int (*ckpt_write_fn)(void *userdata, const char *buf, size_t len);
+
+/* Download to a callback. As with ckpt_pull_fd, bytes are delivered before
+ * the digest can be checked at the end: discard them on failure. */
+CKPT_API ckpt_err ckpt_pull_cb(ckpt_client *c, const ckpt_ref *ref, ckpt_write_fn write, void *userdata,
+                      ckpt_info **out);
+
+/* ---- queries ----------------------------------------------------------- */
+
+/* Metadata of the checkpoint ref names (by id, best, latest). */
+CKPT_API ckpt_err ckpt_get(ckpt_client *c, const ckpt_ref *ref, ckpt_info **out);
+
+/* Delete checkpoint id. */
+CKPT_API ckpt_err ckpt_delete(ckpt_client *c, int64_t id);
+
+typedef struct {
+    const char *run;      /* required */
+    const char *order_by; /* "created" (NULL), "epoch", "step", "loss", "metric.NAME" */
+    int desc;             /* 1 for descending */
+    size_t limit;         /* most checkpoints to return in all; 0 for all of them */
+    int has_min_epoch, has_max_epoch;
+    int64_t min_epoch, max_epoch; /* inclusive */
+} ckpt_list_opts;
+
+typedef struct {
+    ckpt_info *items; /* count entries, owned by the list */
+    size_t count;
+} ckpt_list;
+
+/* The checkpoints of a run, in order; fetches as many pages as needed. */
+CKPT_API ckpt_err ckpt_list_checkpoints(ckpt_client *c, const ckpt_list_opts *opts, ckpt_list **out);
+
+/* One page of at most page_size (1..1000) checkpoints after cursor (NULL
+ * for the first page). *next gets the cursor of the following page, or
+ * NULL at the end (free() it). For callers that stream long listings. */
+CKPT_API ckpt_err ckpt_list_page(ckpt_client *c, const ckpt_list_opts *opts, const char *cursor,
+                        size_t page_size, ckpt_list **out, char **next);
+
+/* Free a list and its items; NULL is a no-op. */
+CKPT_API void ckpt_list_free(ckpt_list *list);
+
+typedef struct {
+    char *run;
+    int64_t checkpoints;
+    uint64_t bytes;
+    int has_best_loss, has_latest_epoch;
+    double best_loss;
+    int64_t latest_epoch;
+    char *updated_at;
+} ckpt_run_info;
+
+typedef struct {
+    ckpt_run_info *items;
+    size_t count;
+} ckpt_run_list;
+
+/* Every run on the server, by name. */
+CKPT_API ckpt_err ckpt_runs(ckpt_client *c, ckpt_run_list **out);
+
+/* Free a run list; NULL is a no-op. */
+CKPT_API void ckpt_run_list_free(ckpt_run_list *list);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
