@@ -134,7 +134,18 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/ckptd --listen 127.0.0.1:8420 --data ./data
 
-unit: $(UNIT_BIN) $(CLIENT_TEST_BIN)
+unit: $(UNIT_BIN) $(CLIENT_TEST_BIN) $(BUILD)/tests/example_push_pull
+
+# The README's example program, built exactly as a user would.
+$(BUILD)/tests/example_push_pull: client/examples/push_pull.c $(BUILD)/libckpt.a client/ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Iclient $(LDFLAGS) -o $@ $< $(BUILD)/libckpt.a $(CLIENT_LIBS)
+
+# The client's JSON parser is private to libckpt: its test links the object.
+$(BUILD)/tests/test_jparse: tests/unit/test_jparse.c $(BUILD)/client/jparse.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -iquote client -iquote tests/unit $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/client/jparse.o $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
