@@ -23,4 +23,9 @@ check_eq "and its epoch" 3 "$(jbody .epoch)"
 check_eq "the example exits 1 when its input file is missing" 1 "$?"
 check "and creates no output file" test ! -e "$WORK/x.pt"
 
+# The README shows the same program; they must not drift apart.
+readme_code=$(sed -n '/^```c$/,/^```$/p' "$HARNESS_ROOT/README.md" | sed '1d;$d')
+example_code=$(sed -n '/^#include <stdio.h>/,$p' "$HARNESS_ROOT/client/examples/push_pull.c")
+check_eq "the README's C example is client/examples/push_pull.c" "$example_code" "$readme_code"
+
 stop_ckptd
