@@ -164,6 +164,22 @@ static ckpt_err fail(ckpt_client *c, ckpt_err e, const char *fmt, ...)
     return e;
 }
 
+/* A refusal decided here, before any request: it carries the code the
+ * server would have answered with, so callers match on one set of codes. */
+static ckpt_err refuse(ckpt_client *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static ckpt_err refuse(ckpt_client *c, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(c->last_error, sizeof(c->last_error), "%s: ", code);
+    va_start(ap, fmt);
+    vsnprintf(c->last_error + n, sizeof(c->last_error) - (size_t)n, fmt, ap);
+    va_end(ap);
+    snprintf(c->last_code, sizeof(c->last_code), "%s", code);
+    return CKPT_E_INVALID_ARG;
+}
+
 static void clear_error(ckpt_client *c)
 {
     c->last_error[0] = c->last_code[0] = '\0';
@@ -475,12 +491,12 @@ static ckpt_err get_info(ckpt_client *c, const char *url, ckpt_info **out)
 static ckpt_err push_url(ckpt_client *c, const ckpt_meta *m, struct url *u)
 {
     if (!m || !valid_name(m->run))
-        return fail(c, CKPT_E_INVALID_ARG,
-                    "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        return refuse(c, "invalid_run_name",
+                      "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     if ((m->has_epoch && m->epoch < 0) || (m->has_step && m->step < 0))
-        return fail(c, CKPT_E_INVALID_ARG, "epoch and step must be non-negative");
+        return refuse(c, "invalid_parameter", "epoch and step must be non-negative");
     if (m->has_loss && !isfinite(m->loss))
-        return fail(c, CKPT_E_INVALID_ARG, "loss must be a finite number");
+        return refuse(c, "invalid_parameter", "loss must be a finite number");
     if (m->n_metrics && !m->metrics)
         return fail(c, CKPT_E_INVALID_ARG, "metrics is NULL");
     url_add(u, "%s/v1/runs/%s/checkpoints", c->base_url, m->run);
@@ -493,11 +509,11 @@ static ckpt_err push_url(ckpt_client *c, const ckpt_meta *m, struct url *u)
     for (size_t i = 0; i < m->n_metrics; i++) {
         char key[160];
         if (!valid_name(m->metrics[i].name))
-            return fail(c, CKPT_E_INVALID_ARG,
-                        "metric name '%s' must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+            return refuse(c, "invalid_parameter",
+                          "metric name '%s' must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}",
                         m->metrics[i].name ? m->metrics[i].name : "(null)");
         if (!isfinite(m->metrics[i].value))
-            return fail(c, CKPT_E_INVALID_ARG, "metric '%s' must be a finite number",
+            return refuse(c, "invalid_parameter", "metric '%s' must be a finite number",
                         m->metrics[i].name);
         snprintf(key, sizeof(key), "metric.%s", m->metrics[i].name);
         url_param_double(u, key, m->metrics[i].value);
@@ -680,20 +696,20 @@ static ckpt_err ref_url(ckpt_client *c, const ckpt_ref *ref, struct url *u)
     switch (ref->kind) {
     case CKPT_REF_ID:
         if (ref->id <= 0)
-            return fail(c, CKPT_E_INVALID_ARG, "checkpoint ids are positive");
+            return refuse(c, "invalid_id", "checkpoint ids are positive");
         url_add(u, "%s/v1/checkpoints/%" PRId64, c->base_url, ref->id);
         return CKPT_OK;
     case CKPT_REF_BEST:
     case CKPT_REF_LATEST:
         if (!valid_name(ref->run))
-            return fail(c, CKPT_E_INVALID_ARG,
-                        "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+            return refuse(c, "invalid_run_name",
+                          "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
         if (ref->kind == CKPT_REF_LATEST) {
             url_add(u, "%s/v1/runs/%s/latest", c->base_url, ref->run);
             return CKPT_OK;
         }
         if (ref->metric && !valid_name(ref->metric))
-            return fail(c, CKPT_E_INVALID_ARG, "metric name '%s' is not valid", ref->metric);
+            return refuse(c, "invalid_parameter", "metric name '%s' is not valid", ref->metric);
         url_add(u, "%s/v1/runs/%s/best", c->base_url, ref->run);
         if (ref->metric)
             url_param(u, "metric", ref->metric);
@@ -993,7 +1009,7 @@ ckpt_err ckpt_delete(ckpt_client *c, int64_t id)
         return CKPT_E_INVALID_ARG;
     clear_error(c);
     if (id <= 0)
-        return fail(c, CKPT_E_INVALID_ARG, "checkpoint ids are positive");
+        return refuse(c, "invalid_id", "checkpoint ids are positive");
     url_add(&u, "%s/v1/checkpoints/%" PRId64, c->base_url, id);
     rq.url = u.buf;
     e = perform(c, &rq, &rs, &attempts);
@@ -1087,7 +1103,7 @@ static ckpt_err list_page_into(ckpt_client *c, const ckpt_list_opts *o, const ch
 static ckpt_err check_list_opts(ckpt_client *c, const ckpt_list_opts *o)
 {
     if (!o || !valid_name(o->run))
-        return fail(c, CKPT_E_INVALID_ARG, "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        return refuse(c, "invalid_run_name", "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     return CKPT_OK;
 }
 

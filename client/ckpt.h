@@ -84,7 +84,10 @@ CKPT_API void ckpt_client_free(ckpt_client *c);
 CKPT_API const char *ckpt_client_last_error(const ckpt_client *c);
 
 /* The server's stable error code of the last failure ("run_not_found"),
- * or "" when the server did not answer with one. Owned by c. */
+ * or "" when the server did not answer with one. Arguments the server
+ * would refuse are refused before any request with the code it would have
+ * used ("invalid_run_name", "invalid_parameter", "invalid_id") and
+ * CKPT_E_INVALID_ARG. Owned by c. */
 CKPT_API const char *ckpt_client_last_error_code(const ckpt_client *c);
 
 /* The HTTP status of the last response, 0 when there was none. */

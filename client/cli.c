@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,8 +37,9 @@ static const char usage_text[] =
     "  pull ID [-o FILE]\n"
     "  pull RUN --best [--metric NAME] [--max] [-o FILE]\n"
     "  pull RUN --latest [-o FILE]\n"
-    "        download a checkpoint; FILE defaults to RUN-ID.ckpt, - writes to\n"
-    "        standard output. The file appears only once its SHA-256 matched.\n"
+    "        download a checkpoint; FILE (-o, --output) defaults to RUN-ID.ckpt,\n"
+    "        - writes to standard output. The file appears only once its SHA-256\n"
+    "        matched. --min (the default) and --max choose the --best direction.\n"
     "  ls RUN [--order-by created|epoch|step|loss|metric.NAME] [--desc] [--limit N]\n"
     "        list a run's checkpoints\n"
     "  runs  list the runs\n"
@@ -48,19 +50,23 @@ static const char usage_text[] =
     "global options:\n"
     "  --url URL      server (default $CKPT_URL, else http://127.0.0.1:8420)\n"
     "  --token TOKEN  bearer token (default $CKPT_TOKEN)\n"
+    "  --cacert FILE  CA certificates for https (default $CKPT_CACERT, else the\n"
+    "                 system's)\n"
     "  --json         print listings and metadata as JSON\n"
     "  -q, --quiet    no progress bar\n"
     "  --retries N    retries after network or server failures (default 5)\n"
     "  -h, --help     show this help\n"
     "  -V, --version  show the version\n"
     "\n"
+    "Global options may also follow the command; -- ends option parsing.\n"
     "A progress bar goes to standard error when it is a terminal.\n"
     "\n"
     "exit status:\n"
     "  0  success\n"
     "  1  usage error, or a local file could not be read or written\n"
     "  2  the server refused the request (for example: no such checkpoint)\n"
-    "  3  integrity failure: SHA-256 mismatch; nothing was stored or written\n"
+    "  3  integrity failure: SHA-256 mismatch; nothing was stored, no file was\n"
+    "     written (with -o -, discard what was already written to the output)\n"
     "  4  network or server failure, after retries\n";
 
 struct cli {
@@ -400,7 +406,7 @@ static int cmd_push(struct cli *cli, int argc, char **argv)
 
 /* ID, or RUN with --best/--latest, into a ref. */
 static bool parse_ref(const char *arg, bool best, bool latest, const char *metric, bool max,
-                      ckpt_ref *ref)
+                      bool min_given, ckpt_ref *ref)
 {
     int64_t id;
     if (best && latest) {
@@ -417,8 +423,8 @@ static bool parse_ref(const char *arg, bool best, bool latest, const char *metri
         usage_error("'%s' is not a checkpoint id; for a run, add --best or --latest", arg);
         return false;
     }
-    if ((metric || max) && !best) {
-        usage_error("--metric and --max go with --best");
+    if ((metric || max || min_given) && !best) {
+        usage_error("--metric, --min and --max go with --best");
         return false;
     }
     return true;
@@ -432,7 +438,7 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         {"min", no_argument, NULL, 'n'},          {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    bool best = false, latest = false, max = false;
+    bool best = false, latest = false, max = false, min_given = false;
     const char *metric = NULL, *out = NULL;
     char path[300];
     ckpt_info *info = NULL;
@@ -447,7 +453,10 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         case 'L': latest = true; break;
         case 'm': metric = optarg; break;
         case 'x': max = true; break;
-        case 'n': max = false; break;
+        case 'n':
+            max = false;
+            min_given = true;
+            break;
         case 'o': out = optarg; break;
         default: return usage_error("pull: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
         }
@@ -456,7 +465,7 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         return usage_error("usage: ckpt pull ID | RUN --best [--metric NAME] [--max] | RUN --latest "
                            "[-o FILE]"),
                EXIT_USAGE;
-    if (!parse_ref(argv[optind], best, latest, metric, max, &ref))
+    if (!parse_ref(argv[optind], best, latest, metric, max, min_given, &ref))
         return EXIT_USAGE;
 
     /* Resolve to one checkpoint first: it names the default file, and the
@@ -479,7 +488,10 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
     progress_end(cli);
     if (e != CKPT_OK)
         return report(cli, "pull", e);
-    if (strcmp(out, "-") != 0 && !cli->quiet) {
+    if (cli->json && strcmp(out, "-") != 0) {
+        print_info_json(info);
+        putchar('\n');
+    } else if (strcmp(out, "-") != 0 && !cli->quiet) {
         char size[32];
         human_size(info->size, size, sizeof(size));
         fprintf(stderr, "pulled checkpoint %" PRId64 " of run %s to %s (%s, sha256 verified)\n",
@@ -644,7 +656,9 @@ static int cmd_rm(struct cli *cli, int argc, char **argv)
     ckpt_err e = ckpt_delete(cli->client, id);
     if (e != CKPT_OK)
         return report(cli, "rm", e);
-    if (!cli->quiet)
+    if (cli->json)
+        printf("{\"deleted\":%" PRId64 "}\n", id);
+    else if (!cli->quiet)
         printf("deleted checkpoint %" PRId64 "\n", id);
     return EXIT_OK;
 }
@@ -653,6 +667,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},  {"token", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},       {"quiet", no_argument, NULL, 'q'},
         {"retries", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
@@ -664,11 +679,15 @@ int main(int argc, char **argv)
                     {"runs", cmd_runs}, {"show", cmd_show}, {"rm", cmd_rm}};
     struct cli cli = {0};
     const char *url = getenv("CKPT_URL"), *token = getenv("CKPT_TOKEN");
+    const char *cacert = getenv("CKPT_CACERT");
     int64_t retries = -1;
     int c;
 
     if (!url || !*url)
         url = "http://127.0.0.1:8420";
+    /* A reader that goes away (ckpt pull 1 -o - | head) is a write error,
+     * reported and exit 1, not death by signal. */
+    signal(SIGPIPE, SIG_IGN);
     if (token && !*token)
         token = NULL;
     /* Global options come before the command; "+" stops at the first
@@ -679,6 +698,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'u': url = optarg; break;
         case 't': token = optarg; break;
+        case 'c': cacert = optarg; break;
         case 'j': cli.json = true; break;
         case 'q': cli.quiet = true; break;
         case 'r':
@@ -693,28 +713,67 @@ int main(int argc, char **argv)
     if (optind >= argc)
         return usage_error("no command given"), EXIT_USAGE;
 
-    /* Pull the global options out of the command's arguments. */
+    /* Pull the global options out of the command's arguments, up to "--";
+     * what follows "--" is the command's, even if it looks like an option. */
     int n = 0;
     char **args = calloc((size_t)(argc - optind) + 1, sizeof(*args));
     if (!args)
         return EXIT_USAGE;
+    bool dashdash = false;
     for (int i = optind; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--json") == 0) {
+        const char **value = NULL;
+        const char *retries_arg = NULL;
+        if (dashdash || i == optind) {
+            args[n++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            dashdash = true;
+            args[n++] = argv[i];
+        } else if (strcmp(a, "--json") == 0) {
             cli.json = true;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             cli.quiet = true;
-        } else if ((strcmp(a, "--url") == 0 || strcmp(a, "--token") == 0) && i + 1 < argc) {
-            if (a[2] == 'u')
-                url = argv[++i];
-            else
-                token = argv[++i];
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            free(args);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("ckpt %s\n", CKPT_VERSION);
+            free(args);
+            return EXIT_OK;
+        } else if (strcmp(a, "--url") == 0) {
+            value = &url;
+        } else if (strcmp(a, "--token") == 0) {
+            value = &token;
+        } else if (strcmp(a, "--cacert") == 0) {
+            value = &cacert;
+        } else if (strcmp(a, "--retries") == 0) {
+            value = &retries_arg;
         } else if (strncmp(a, "--url=", 6) == 0) {
             url = a + 6;
         } else if (strncmp(a, "--token=", 8) == 0) {
             token = a + 8;
+        } else if (strncmp(a, "--cacert=", 9) == 0) {
+            cacert = a + 9;
+        } else if (strncmp(a, "--retries=", 10) == 0) {
+            retries_arg = a + 10;
         } else {
             args[n++] = argv[i];
+        }
+        if (value) {
+            if (i + 1 >= argc) {
+                usage_error("option '%s' needs a value", a);
+                free(args);
+                return EXIT_USAGE;
+            }
+            *value = argv[++i];
+        }
+        if (retries_arg && (!parse_i64(retries_arg, &retries) || retries > 100)) {
+            usage_error("--retries needs 0 to 100");
+            free(args);
+            return EXIT_USAGE;
         }
     }
     int status = -1;
@@ -723,12 +782,14 @@ int main(int argc, char **argv)
             continue;
         cli.client = ckpt_client_new(url, token);
         if (!cli.client) {
-            usage_error("invalid --url '%s': expected http://HOST:PORT", url);
+            usage_error("invalid --url '%s': expected http://HOST:PORT or https://HOST:PORT", url);
             status = EXIT_USAGE;
             break;
         }
         if (retries >= 0)
             ckpt_client_set_retries(cli.client, (unsigned)retries, 200);
+        if (cacert && *cacert)
+            ckpt_client_set_ca_file(cli.client, cacert);
         status = commands[i].fn(&cli, n, args);
         ckpt_client_free(cli.client);
         break;
