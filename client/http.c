@@ -267,14 +267,24 @@ void ckpt_http_response_release(struct http_response *rs)
 
 int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, struct http_response *rs)
 {
-    struct exchange x = {.c = c, .rq = rq, .rs = rs, .h = c->curl};
+    /* libcurl 7.88 keeps its trailer state in the handle past
+     * curl_easy_reset: a second chunked upload with trailers on the same
+     * handle writes its first chunk header before the upload buffer. So a
+     * streamed upload gets a handle of its own. */
+    bool own = rq->body && rq->body->kind == BODY_STREAM;
+    CURL *h = own ? curl_easy_init() : c->curl;
+    struct exchange x = {.c = c, .rq = rq, .rs = rs, .h = h};
     struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h = c->curl;
     CURLcode res;
     int ret = -1;
 
     memset(rs, 0, sizeof(*rs));
+    if (!h) {
+        rs->transport = true;
+        snprintf(rs->error, sizeof(rs->error), "out of memory");
+        return -1;
+    }
     curl_easy_reset(h); /* keeps the connection cache */
     curl_easy_setopt(h, CURLOPT_URL, rq->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -340,6 +350,8 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (own)
+        curl_easy_cleanup(h);
     curl_slist_free_all(headers);
     return ret;
 }
