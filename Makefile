@@ -5,7 +5,9 @@ PKGS       := libmicrohttpd sqlite3 libcrypto
 CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
 DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
-              libcurl4-openssl-dev curl jq openssl xxd python3
+              libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel
+# Wanted by the test suite, not required: the torch tests say SKIPPED without it.
+OPT_DEPS   := python3-torch
 VERSION    := 0.1.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local
@@ -52,7 +54,8 @@ CLIENT_TEST_SRC := $(wildcard tests/client/*.c)
 CLIENT_TEST_BIN := $(CLIENT_TEST_SRC:tests/client/%.c=$(BUILD)/tests/client_%)
 CLIENT_OUT := $(BUILD)/libckpt.a $(BUILD)/libckpt.so $(BUILD)/ckpt $(BUILD)/ckpt.pc
 
-.PHONY: all deps run test unit integration clean check-format format lint valgrind install
+.PHONY: all deps opt-deps run test unit integration clean check-format format lint valgrind install \
+        install-python
 
 all: $(BUILD)/ckptd $(CLIENT_OUT)
 
@@ -97,6 +100,20 @@ $(BUILD)/tests/client_%: tests/client/%.c $(BUILD)/libckpt.a client/ckpt.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Iclient $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libckpt.a $(CLIENT_LIBS)
+
+# The Python package with libckpt.so beside it, installed by pip from the
+# local tree (no index, no dependencies). PYTHON and PIP_FLAGS choose where:
+#   make install-python PYTHON=/usr/bin/python3 PIP_FLAGS=--user
+PYTHON     ?= /usr/bin/python3
+PIP_FLAGS  ?=
+install-python: $(BUILD)/libckpt.so
+	rm -rf $(BUILD)/python
+	mkdir -p $(BUILD)/python
+	cp -r client/python/ckpt client/python/pyproject.toml client/python/README.md $(BUILD)/python/
+	rm -rf $(BUILD)/python/ckpt/__pycache__
+	cp $(BUILD)/libckpt.so.$(VERSION) $(BUILD)/python/ckpt/libckpt.so.0
+	$(PYTHON) -m pip install --no-deps --no-build-isolation --no-index --disable-pip-version-check \
+	    $(PIP_FLAGS) $(BUILD)/python
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
@@ -147,7 +164,18 @@ $(BUILD)/tests/test_jparse: tests/unit/test_jparse.c $(BUILD)/client/jparse.o te
 	$(CC) $(BASE_CFLAGS) -iquote client -iquote tests/unit $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/client/jparse.o $(LDLIBS)
 
-test: deps
+# Optional test dependencies: installed when possible, never fatal.
+opt-deps:
+	@missing=""; for p in $(OPT_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing (optional):$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	    echo "optional packages not installed:$$missing (their tests will say SKIPPED)"; \
+	fi
+
+test: deps opt-deps
 	@$(MAKE) --no-print-directory all unit
 	@bash tests/run.sh $(BUILD)
 
