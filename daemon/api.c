@@ -186,11 +186,14 @@ void api_healthz(struct request *req)
 struct runs_ctx {
     struct json j;
     bool first;
+    const struct auth_grant *grant; /* NULL: list every run */
 };
 
 static int add_run(void *p, const struct run_summary *s)
 {
     struct runs_ctx *c = p;
+    if (c->grant && !auth_covers_run(c->grant, s->run))
+        return 0; /* a scoped token sees its own runs only */
     if (!c->first)
         json_raw(&c->j, ",");
     c->first = false;
@@ -219,7 +222,7 @@ static int add_run(void *p, const struct run_summary *s)
 void api_runs(struct request *req)
 {
     static const char *const none[] = {NULL};
-    struct runs_ctx c = {.first = true};
+    struct runs_ctx c = {.first = true, .grant = req->authenticated ? &req->grant : NULL};
 
     if (!check_params(req, none, false))
         return;
@@ -629,8 +632,6 @@ static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record
 
     if (!check_id(req, id) || !check_params(req, none, false))
         return false;
-    if (!rec)
-        return true;
     int r = index_get(req->app->store->index, *id, rec);
     if (r == -ENOENT) {
         respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, *id);
@@ -638,6 +639,11 @@ static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record
     }
     if (r < 0) {
         respond_error(req, error_from_errno(r), NULL);
+        return false;
+    }
+    if (req->authenticated && !auth_covers_run(&req->grant, rec->meta.run)) {
+        respond_error(req, E_FORBIDDEN, "this token only covers runs starting with '%s'",
+                      req->grant.run_prefix);
         return false;
     }
     return true;
@@ -653,7 +659,7 @@ void api_checkpoint(struct request *req)
             reply_record(req, 200, &rec);
         return;
     }
-    if (find_checkpoint(req, &id, NULL))
+    if (find_checkpoint(req, &id, &rec))
         run_blocking(req, delete_job);
 }
 

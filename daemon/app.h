@@ -7,12 +7,14 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "store.h"
 #include "workq.h"
 
 struct app {
     struct store *store;
     struct workq *workq;
+    struct auth *auth;
     uint64_t max_upload;
 };
 

@@ -27,6 +27,9 @@ const char *error_code(enum api_error e)
     case E_UNAVAILABLE: return "unavailable";
     case E_INSUFFICIENT_STORAGE: return "insufficient_storage";
     case E_NOT_IMPLEMENTED: return "not_implemented";
+    case E_UNAUTHORIZED: return "unauthorized";
+    case E_FORBIDDEN: return "forbidden";
+    case E_TOO_MANY_REQUESTS: return "too_many_requests";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -54,6 +57,9 @@ unsigned error_status(enum api_error e)
     case E_UNAVAILABLE: return 503;
     case E_INSUFFICIENT_STORAGE: return 507;
     case E_NOT_IMPLEMENTED: return 501;
+    case E_UNAUTHORIZED: return 401;
+    case E_FORBIDDEN: return 403;
+    case E_TOO_MANY_REQUESTS: return 429;
     case E__COUNT: break;
     }
     return 500;
@@ -81,6 +87,9 @@ const char *error_message(enum api_error e)
     case E_UNAVAILABLE: return "server unavailable, try again";
     case E_INSUFFICIENT_STORAGE: return "not enough storage space on the server";
     case E_NOT_IMPLEMENTED: return "not implemented by this server";
+    case E_UNAUTHORIZED: return "a valid token is required: Authorization: Bearer ID.SECRET";
+    case E_FORBIDDEN: return "this token does not allow that";
+    case E_TOO_MANY_REQUESTS: return "too many failed authentications from this address; wait a minute";
     case E__COUNT: break;
     }
     return "internal server error";

@@ -695,3 +695,156 @@ int index_blob_referenced(struct index *ix, const char *sha_hex, bool *reference
     reader_put(ix, slot);
     return r;
 }
+
+/* ---- tokens -------------------------------------------------------------- */
+
+static const char *role_name(enum role r)
+{
+    switch (r) {
+    case ROLE_READ: return "read";
+    case ROLE_WRITE: return "write";
+    case ROLE_ADMIN: return "admin";
+    }
+    return "read";
+}
+
+static enum role role_of(const unsigned char *s)
+{
+    if (s && strcmp((const char *)s, "admin") == 0)
+        return ROLE_ADMIN;
+    if (s && strcmp((const char *)s, "write") == 0)
+        return ROLE_WRITE;
+    return ROLE_READ;
+}
+
+#define TOKEN_COLUMNS "id, name, role, run_prefix, secret_sha256, created_ms, revoked_ms"
+
+static void read_token(sqlite3_stmt *st, struct token_row *t)
+{
+    const void *blob = sqlite3_column_blob(st, 4);
+    memset(t, 0, sizeof(*t));
+    copy_text(t->id, sizeof(t->id), sqlite3_column_text(st, 0));
+    copy_text(t->name, sizeof(t->name), sqlite3_column_text(st, 1));
+    t->role = role_of(sqlite3_column_text(st, 2));
+    copy_text(t->run_prefix, sizeof(t->run_prefix), sqlite3_column_text(st, 3));
+    if (blob && sqlite3_column_bytes(st, 4) == SHA256_LEN)
+        memcpy(t->secret_sha256, blob, SHA256_LEN);
+    t->created_ms = sqlite3_column_int64(st, 5);
+    t->revoked = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    t->revoked_ms = sqlite3_column_int64(st, 6);
+}
+
+int index_token_add(struct index *ix, const struct token_row *t)
+{
+    sqlite3 *db = ix->writer;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = prepare(db,
+                "INSERT INTO tokens (id, name, role, run_prefix, secret_sha256, created_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, role_name(t->role), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, t->run_prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 5, t->secret_sha256, SHA256_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, t->created_ms);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            r = -EEXIST;
+        else if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "insert token");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_token_get(struct index *ix, const char *id, struct token_row *out)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            read_token(st, out);
+        else if (rc == SQLITE_DONE)
+            r = -ENOENT;
+        else
+            r = errno_from_sqlite(db, rc, "token");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_token_revoke(struct index *ix, const char *id, int64_t now_ms)
+{
+    sqlite3 *db = ix->writer;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = prepare(db, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", &st);
+    if (r == 0) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "revoke token");
+        else if (sqlite3_changes(db) == 0)
+            r = 1; /* decided below, outside the statement */
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    if (r == 1) {
+        struct token_row t;
+        r = index_token_get(ix, id, &t) == 0 ? -EALREADY : -ENOENT;
+    }
+    return r;
+}
+
+int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_row *t), void *ctx)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int rc, r = prepare(db, "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_ms, id", &st);
+    if (r == 0) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct token_row t;
+            read_token(st, &t);
+            if ((r = fn(ctx, &t)) != 0)
+                break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "tokens");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_tokens_exist(struct index *ix, bool *any)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = prepare(db, "SELECT EXISTS (SELECT 1 FROM tokens)", &st);
+    if (r == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *any = sqlite3_column_int(st, 0) != 0;
+        else
+            r = errno_from_sqlite(db, rc, "tokens_exist");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}

@@ -77,4 +77,39 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
 /* *referenced tells whether any checkpoint uses the blob sha_hex. */
 int index_blob_referenced(struct index *ix, const char *sha_hex, bool *referenced);
 
+/* ---- tokens ------------------------------------------------------------ */
+
+enum role { ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };
+
+#define TOKEN_ID_MAX 32
+#define TOKEN_NAME_MAX 128
+
+struct token_row {
+    char id[TOKEN_ID_MAX + 1];
+    char name[TOKEN_NAME_MAX + 1];
+    enum role role;
+    char run_prefix[RUN_NAME_MAX + 1];
+    uint8_t secret_sha256[SHA256_LEN];
+    int64_t created_ms;
+    bool revoked;
+    int64_t revoked_ms;
+};
+
+/* Store a new token. -EEXIST when the id is taken. */
+int index_token_add(struct index *ix, const struct token_row *t);
+
+/* The token with this id, revoked or not; -ENOENT. */
+int index_token_get(struct index *ix, const char *id, struct token_row *out);
+
+/* Mark token id revoked at now_ms; -ENOENT when there is no such token,
+ * -EALREADY when it was revoked before. */
+int index_token_revoke(struct index *ix, const char *id, int64_t now_ms);
+
+/* Call fn for every token, oldest first. */
+int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_row *t), void *ctx);
+
+/* *any is true when at least one token (revoked or not) exists: then
+ * every request but /healthz must authenticate. */
+int index_tokens_exist(struct index *ix, bool *any);
+
 #endif

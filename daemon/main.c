@@ -14,7 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <time.h>
+
 #include "app.h"
+#include "auth.h"
 #include "ckpt_limits.h"
 #include "log.h"
 #include "parse.h"
@@ -30,12 +35,16 @@ struct options {
     const char *data;
     uint64_t max_upload;
     unsigned threads;
+    bool insecure;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ckptd [OPTIONS]\n"
+            "       ckptd token add NAME --role read|write|admin [--runs PREFIX] [--data DIR]\n"
+            "       ckptd token list [--data DIR]\n"
+            "       ckptd token revoke ID [--data DIR]\n"
             "\n"
             "Checkpoint store daemon: streams checkpoint blobs to disk with SHA-256\n"
             "verification and indexes them for queries over HTTP (see proto/API.md).\n"
@@ -47,8 +56,15 @@ static void usage(FILE *f)
             "  --max-upload BYTES    largest checkpoint accepted, with optional K, M, G\n"
             "                        or T suffix (powers of 1024; default 100G)\n"
             "  --threads N           HTTP event threads, 1-%d (default %d)\n"
+            "  --insecure            allow a non-loopback --listen address with no tokens\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
+            "\n"
+            "Once any token exists (ckptd token add), every request but /healthz needs\n"
+            "'Authorization: Bearer ID.SECRET'. Roles: read (GET, HEAD), write (also\n"
+            "uploads), admin (also DELETE); --runs limits a token to runs with a prefix.\n"
+            "The token commands work while the daemon runs; revocation takes effect on\n"
+            "the next request.\n"
             "\n"
             "SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests in flight\n"
             "%d seconds, aborts the rest (an aborted upload leaves nothing) and exits 0.\n",
@@ -61,6 +77,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"listen", required_argument, NULL, 'l'},   {"data", required_argument, NULL, 'd'},
         {"max-upload", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"insecure", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -101,6 +118,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->threads = (unsigned)n;
+            break;
+        case 'I':
+            o->insecure = true;
             break;
         case 'h':
             usage(stdout);
@@ -178,6 +198,170 @@ static int lock_data_dir(const char *dir)
     return fd;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void format_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int print_token(void *ctx, const struct token_row *t)
+{
+    static const char *const roles[] = {"", "read", "write", "admin"};
+    char created[32], revoked[32] = "-";
+    (void)ctx;
+    format_time(t->created_ms, created, sizeof(created));
+    if (t->revoked)
+        format_time(t->revoked_ms, revoked, sizeof(revoked));
+    printf("%-16s  %-20s  %-5s  %-16s  %-20s  %s\n", t->id, t->name, roles[t->role],
+           *t->run_prefix ? t->run_prefix : "*", created, revoked);
+    return 0;
+}
+
+/* ckptd token add|list|revoke: manage API tokens in DIR/index.db. Safe
+ * while a daemon runs on DIR: SQLite serializes the writes, and the daemon
+ * reads tokens afresh on every request. */
+static int token_command(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"runs", required_argument, NULL, 'p'},
+        {"data", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = "./data", *role_arg = NULL, *prefix = "";
+    char path[PATH_MAX];
+    struct index *ix = NULL;
+    struct stat st;
+    int c, r, status = 1;
+
+    opterr = 0;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r': role_arg = optarg; break;
+        case 'p': prefix = optarg; break;
+        case 'd': data = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "ckptd: token: unknown option '%s'\nTry 'ckptd --help'.\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    const char *verb = optind < argc ? argv[optind] : "";
+    int nargs = argc - optind - 1;
+    bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0,
+         revoke = strcmp(verb, "revoke") == 0;
+    if ((add && nargs != 1) || (list && nargs != 0) || (revoke && nargs != 1) ||
+        !(add || list || revoke)) {
+        fprintf(stderr, "usage: ckptd token add NAME --role read|write|admin [--runs PREFIX] "
+                        "[--data DIR]\n       ckptd token list [--data DIR]\n"
+                        "       ckptd token revoke ID [--data DIR]\n");
+        return 2;
+    }
+    enum role role = ROLE_READ;
+    if (add) {
+        const char *name = argv[optind + 1];
+        if (!parse_is_name(name, strlen(name))) {
+            fprintf(stderr, "ckptd: token name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}\n");
+            return 2;
+        }
+        if (!role_arg || (strcmp(role_arg, "read") && strcmp(role_arg, "write") &&
+                          strcmp(role_arg, "admin"))) {
+            fprintf(stderr, "ckptd: token add needs --role read, write or admin\n");
+            return 2;
+        }
+        role = role_arg[0] == 'a' ? ROLE_ADMIN : role_arg[0] == 'w' ? ROLE_WRITE : ROLE_READ;
+        if (*prefix && !parse_is_name(prefix, strlen(prefix))) {
+            fprintf(stderr, "ckptd: --runs must be the start of a run name "
+                            "([A-Za-z0-9][A-Za-z0-9._-]*)\n");
+            return 2;
+        }
+        if ((r = make_dirs(data)) < 0) {
+            fprintf(stderr, "ckptd: cannot create data directory '%s': %s\n", data, strerror(-r));
+            return 1;
+        }
+    } else if (stat(data, &st) < 0) {
+        fprintf(stderr, "ckptd: no data directory '%s': %s\n", data, strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/index.db", data);
+    if ((r = index_open(path, 1, &ix)) < 0) {
+        fprintf(stderr, "ckptd: cannot open index '%s': %s\n", path, strerror(-r));
+        return 1;
+    }
+    if (add) {
+        struct token_row row;
+        char text[AUTH_TOKEN_TEXT_MAX];
+        r = auth_mint(argv[optind + 1], role, prefix, now_ms(), &row, text);
+        if (r == 0)
+            r = index_token_add(ix, &row);
+        if (r < 0) {
+            fprintf(stderr, "ckptd: cannot create token: %s\n", strerror(-r));
+        } else {
+            printf("%s\n", text);
+            fflush(stdout);
+            fprintf(stderr, "token %s for '%s' (role %s, runs %s%s): shown once, store it now\n",
+                    row.id, row.name, role_arg, *prefix ? prefix : "", *prefix ? "*" : "all");
+            status = 0;
+        }
+        auth_wipe(text, sizeof(text));
+    } else if (list) {
+        printf("%-16s  %-20s  %-5s  %-16s  %-20s  %s\n", "ID", "NAME", "ROLE", "RUNS", "CREATED",
+               "REVOKED");
+        r = index_token_list(ix, print_token, NULL);
+        if (r < 0)
+            fprintf(stderr, "ckptd: cannot list tokens: %s\n", strerror(-r));
+        status = r < 0;
+    } else {
+        r = index_token_revoke(ix, argv[optind + 1], now_ms());
+        if (r == -ENOENT)
+            fprintf(stderr, "ckptd: no token with id '%s'\n", argv[optind + 1]);
+        else if (r == -EALREADY)
+            fprintf(stderr, "ckptd: token '%s' was already revoked\n", argv[optind + 1]);
+        else if (r < 0)
+            fprintf(stderr, "ckptd: cannot revoke token: %s\n", strerror(-r));
+        else
+            printf("revoked token %s\n", argv[optind + 1]);
+        status = r < 0;
+    }
+    index_close(ix);
+    return status;
+}
+
+/* Whether every address host resolves to is a loopback one. */
+static bool is_loopback(const char *host)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *p;
+    bool loop = true;
+
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+        return false;
+    for (p = ai; p; p = p->ai_next) {
+        if (p->ai_family == AF_INET) {
+            const struct sockaddr_in *in = (const void *)p->ai_addr;
+            loop &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        } else if (p->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const void *)p->ai_addr;
+            loop &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+        } else {
+            loop = false;
+        }
+    }
+    freeaddrinfo(ai);
+    return loop;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -187,6 +371,8 @@ int main(int argc, char **argv)
     uint16_t port;
     int lock_fd = -1, r, sig, status = 1;
 
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return token_command(argc, argv);
     r = parse_options(argc, argv, &o);
     if (r >= 0)
         return r;
@@ -213,6 +399,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: cannot open data directory '%s': %s\n", o.data, strerror(-r));
         goto out;
     }
+    r = auth_new(app.store->index, &app.auth);
+    if (r < 0) {
+        fprintf(stderr, "ckptd: cannot set up authentication: %s\n", strerror(-r));
+        goto out;
+    }
+    bool any_token = false;
+    if (index_tokens_exist(app.store->index, &any_token) == 0 && !any_token && !o.insecure &&
+        !is_loopback(o.host)) {
+        fprintf(stderr,
+                "ckptd: refusing to listen on '%s' without authentication: anyone who can reach "
+                "it could read and delete checkpoints.\nCreate a token first (ckptd token add NAME "
+                "--role admin --data %s), listen on a loopback address, or pass --insecure.\n",
+                o.host, o.data);
+        goto out;
+    }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
@@ -237,6 +438,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     workq_free(app.workq);
+    auth_free(app.auth);
     store_close(app.store);
     if (lock_fd >= 0)
         close(lock_fd);

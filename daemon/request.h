@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "ckpt_limits.h"
 #include "parse.h"
 
@@ -52,6 +53,9 @@ struct request {
     uint64_t content_length;
 
     struct upload *upload; /* owned; discarded on abort */
+
+    bool authenticated;     /* false: the server is open (no tokens) */
+    struct auth_grant grant; /* what the token may do, when authenticated */
 
     unsigned status;
     struct MHD_Response *response; /* owned until queued */

@@ -224,15 +224,79 @@ static bool parse_target(struct request *req)
     return true;
 }
 
+/* Once any token exists, every route but /healthz needs one. Checked on
+ * the first call, so a refused upload sends no 100 Continue and no body. */
+static bool authenticate(struct request *req)
+{
+    const union MHD_ConnectionInfo *ci;
+    enum auth_result r;
+
+    if (req->n_segs == 1 && strcmp(req->segs[0], "healthz") == 0)
+        return true;
+    ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    r = auth_check(req->app->auth, request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+                   ci ? ci->client_addr : NULL, &req->grant);
+    switch (r) {
+    case AUTH_OPEN:
+        return true;
+    case AUTH_OK:
+        req->authenticated = true;
+        return true;
+    case AUTH_MISSING:
+    case AUTH_BAD:
+        respond_error(req, E_UNAUTHORIZED,
+                      r == AUTH_MISSING ? "this server requires a token: Authorization: Bearer ID.SECRET"
+                                        : "the token is malformed, unknown or revoked");
+        respond_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ckptd\"");
+        return false;
+    case AUTH_THROTTLED:
+        respond_error(req, E_TOO_MANY_REQUESTS, NULL);
+        respond_header(req, MHD_HTTP_HEADER_RETRY_AFTER, "60");
+        return false;
+    case AUTH_ERROR:
+        break;
+    }
+    respond_error(req, E_UNAVAILABLE, "cannot check the token: the index does not answer");
+    return false;
+}
+
+/* Whether the token's role and run scope allow this request. Routes that
+ * name a checkpoint by id check the scope once they know its run. */
+static bool authorize(struct request *req)
+{
+    static const char *const role_names[] = {"", "read", "write", "admin"};
+    enum role need = ROLE_READ;
+
+    if (!req->authenticated)
+        return true;
+    if (req->method == M_PUT || req->method == M_POST)
+        need = ROLE_WRITE;
+    else if (req->method == M_DELETE)
+        need = ROLE_ADMIN;
+    if (req->grant.role < need) {
+        respond_error(req, E_FORBIDDEN, "a token with role %s may not do this; it needs role %s",
+                      role_names[req->grant.role], role_names[need]);
+        return false;
+    }
+    if (req->arg_run && !auth_covers_run(&req->grant, req->arg_run)) {
+        respond_error(req, E_FORBIDDEN, "this token only covers runs starting with '%s'",
+                      req->grant.run_prefix);
+        return false;
+    }
+    return true;
+}
+
 /* First call: headers are in, no body byte has been accepted. */
 static void begin(struct request *req, const char *method)
 {
     req->method = method_of(method);
     req->phase = PHASE_BODY;
-    if (!check_framing(req) || !parse_target(req))
+    if (!check_framing(req) || !parse_target(req) || !authenticate(req))
         return;
     router_match(req);
-    if (req->route && req->route->begin)
+    if (!req->route || !authorize(req))
+        return;
+    if (req->route->begin)
         req->route->begin(req);
 }
 
