@@ -528,7 +528,7 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
 {
     struct url u = {0};
     char digest_header[100];
-    struct http_request rq = {.method = "PUT", .body = body};
+    struct http_request rq = {.method = "PUT", .body = body, .progress = true};
     struct http_response rs;
     ckpt_err e;
 
@@ -547,11 +547,15 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
             e = info_from_body(c, &rs, &in);
             /* The server hashed what it received; it must be what we meant. */
             if (e == CKPT_OK && digest_hex && strcmp(in->sha256, digest_hex) != 0) {
-                ckpt_info_free(in);
                 e = fail(c, CKPT_E_INTEGRITY, "the server stored SHA-256 %s, not %s", in->sha256,
                          digest_hex);
+                ckpt_info_free(in);
                 in = NULL;
             }
+            /* libcurl's last progress call may predate the last bytes: end
+             * with the exact count, once the server has it all. */
+            if (e == CKPT_OK && c->progress)
+                c->progress(c->progress_ud, body->pos, body->pos);
             if (out)
                 *out = in;
             else
@@ -818,7 +822,7 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
     }
     for (unsigned attempt = 0;; attempt++) {
         struct http_sink sink = {.write = target_write, .write_ud = t};
-        struct http_request rq = {.method = "GET", .url = u.buf, .sink = &sink,
+        struct http_request rq = {.method = "GET", .url = u.buf, .sink = &sink, .progress = true,
                                   .progress_base = t->got, .progress_total = info->size};
         struct http_response rs;
         size_t nh = 0;
@@ -901,6 +905,8 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
     e = CKPT_OK;
     clear_error(c);
     c->last_status = 200;
+    if (c->progress)
+        c->progress(c->progress_ud, t->got, info->size);
 out:
     ckpt_sha_free(t->hash);
     t->hash = NULL;

@@ -242,11 +242,15 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     const struct http_request *rq = x->rq;
     uint64_t done, total;
 
-    if (!x->c->progress)
+    if (!x->c->progress || !rq->progress)
         return 0;
     if (rq->body && rq->body->kind != BODY_NONE) {
-        done = (uint64_t)ulnow;
-        total = ultotal > 0 ? (uint64_t)ultotal : 0;
+        /* Bytes taken from the source: libcurl's own count includes the
+         * chunk framing of a streamed body. */
+        (void)ulnow;
+        (void)ultotal;
+        done = rq->body->pos;
+        total = rq->body->kind == BODY_STREAM ? 0 : rq->body->size;
     } else {
         done = rq->progress_base + (uint64_t)dlnow;
         total = rq->progress_total ? rq->progress_total

@@ -59,6 +59,7 @@ struct http_request {
     const char *headers[8]; /* extra "Name: value" lines, NULL-terminated */
     struct http_body *body;
     struct http_sink *sink;
+    bool progress;          /* report this transfer to the progress callback */
     uint64_t progress_base; /* bytes done before this attempt (resume) */
     uint64_t progress_total;
 };
