@@ -389,6 +389,11 @@ void api_upload_begin(struct request *req)
                       avail);
         return;
     }
+    if (!request_upload_slot(req)) {
+        respond_error(req, E_UNAVAILABLE, "too many uploads in progress; retry shortly");
+        respond_header(req, "Retry-After", "5");
+        return;
+    }
     r = upload_new(app->store->blobs, app->max_upload, &u);
     if (r < 0) {
         log_error("cannot start upload: %s", strerror(-r));

@@ -24,7 +24,14 @@
 #define CONNECTION_MEMORY 262144   /* MHD per-connection pool: ~128 KiB body pieces */
 #define CONNECTION_LIMIT 1000      /* open connections in all */
 #define PER_IP_CONNECTION_LIMIT 200
-#define CONNECTION_TIMEOUT_S 120   /* idle connection timeout */
+#define CONNECTION_TIMEOUT_S 120   /* libmicrohttpd's own idle timeout */
+#define HEADER_DEADLINE_S 30       /* a request's headers, or the next request on
+                                    * an idle keep-alive connection, must arrive
+                                    * within this; slow-header clients are cut */
+#define UPLOAD_RATE_WINDOW_S 20    /* upload bodies must move at least */
+#define UPLOAD_MIN_RATE 1024       /* this many bytes/s over each window */
+#define DEFAULT_MAX_UPLOADS 64     /* concurrent uploads; more answer 503 */
+#define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
 

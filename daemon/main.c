@@ -35,6 +35,9 @@ struct options {
     const char *data;
     uint64_t max_upload;
     unsigned threads;
+    unsigned max_uploads;
+    unsigned header_timeout_s, rate_window_s;
+    uint64_t min_upload_rate;
     bool insecure;
 };
 
@@ -56,6 +59,12 @@ static void usage(FILE *f)
             "  --max-upload BYTES    largest checkpoint accepted, with optional K, M, G\n"
             "                        or T suffix (powers of 1024; default 100G)\n"
             "  --threads N           HTTP event threads, 1-%d (default %d)\n"
+            "  --max-uploads N       concurrent uploads; more answer 503 with Retry-After\n"
+            "                        (default %d)\n"
+            "  --header-timeout S    close connections whose request headers take longer\n"
+            "                        (or idle keep-alive connections; default %d)\n"
+            "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
+            "                        each --upload-rate-window S (defaults %d and %d)\n"
             "  --insecure            allow a non-loopback --listen address with no tokens\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
@@ -68,7 +77,8 @@ static void usage(FILE *f)
             "\n"
             "SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests in flight\n"
             "%d seconds, aborts the rest (an aborted upload leaves nothing) and exits 0.\n",
-            THREADS_MAX, DEFAULT_THREADS, SHUTDOWN_GRACE_S);
+            THREADS_MAX, DEFAULT_THREADS, DEFAULT_MAX_UPLOADS, HEADER_DEADLINE_S, UPLOAD_MIN_RATE,
+            UPLOAD_RATE_WINDOW_S, SHUTDOWN_GRACE_S);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -78,6 +88,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"max-upload", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {"insecure", no_argument, NULL, 'I'},
+        {"max-uploads", required_argument, NULL, 'U'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"min-upload-rate", required_argument, NULL, 'R'},
+        {"upload-rate-window", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -88,6 +102,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->data = "./data";
     o->max_upload = DEFAULT_MAX_UPLOAD;
     o->threads = DEFAULT_THREADS;
+    o->max_uploads = DEFAULT_MAX_UPLOADS;
+    o->header_timeout_s = HEADER_DEADLINE_S;
+    o->rate_window_s = UPLOAD_RATE_WINDOW_S;
+    o->min_upload_rate = UPLOAD_MIN_RATE;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -121,6 +139,30 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'I':
             o->insecure = true;
+            break;
+        case 'U':
+            if (parse_u63(optarg, &n) < 0 || n < 1 || n > CONNECTION_LIMIT) {
+                fprintf(stderr, "ckptd: invalid --max-uploads '%s': expected 1 to %d\n", optarg,
+                        CONNECTION_LIMIT);
+                return 2;
+            }
+            o->max_uploads = (unsigned)n;
+            break;
+        case 'H':
+        case 'W':
+            if (parse_u63(optarg, &n) < 0 || n < 1 || n > 3600) {
+                fprintf(stderr, "ckptd: invalid --%s '%s': expected 1 to 3600 seconds\n",
+                        c == 'H' ? "header-timeout" : "upload-rate-window", optarg);
+                return 2;
+            }
+            *(c == 'H' ? &o->header_timeout_s : &o->rate_window_s) = (unsigned)n;
+            break;
+        case 'R':
+            if (parse_size(optarg, &o->min_upload_rate) < 0) {
+                fprintf(stderr, "ckptd: invalid --min-upload-rate '%s': expected bytes per "
+                                "second such as 1K\n", optarg);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -419,7 +461,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
         goto out;
     }
-    struct server_config cfg = {.host = o.host, .port = o.port, .threads = o.threads};
+    struct server_config cfg = {.host = o.host,
+                                .port = o.port,
+                                .threads = o.threads,
+                                .max_uploads = o.max_uploads,
+                                .header_timeout_s = o.header_timeout_s,
+                                .rate_window_s = o.rate_window_s,
+                                .min_upload_rate = o.min_upload_rate};
     r = server_start(&app, &cfg, &srv, &port);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot listen on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "",

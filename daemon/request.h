@@ -53,6 +53,7 @@ struct request {
     uint64_t content_length;
 
     struct upload *upload; /* owned; discarded on abort */
+    bool counted_upload;   /* holds one of the server's upload slots */
 
     bool authenticated;     /* false: the server is open (no tokens) */
     struct auth_grant grant; /* what the token may do, when authenticated */
@@ -63,6 +64,10 @@ struct request {
 
 /* A request header's value, or NULL. Valid for the request's lifetime. */
 const char *request_header(struct request *req, const char *name);
+
+/* Take one of the server's concurrent upload slots, released when the
+ * request completes. False when all are taken. */
+bool request_upload_slot(struct request *req);
 
 /* A trailer of a chunked request body, or NULL; set on the final call. */
 const char *request_trailer(struct request *req, const char *name);

@@ -6,6 +6,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,11 +25,151 @@
 #include "router.h"
 #include "upload.h"
 
+/* What the watchdog knows of one TCP connection. */
+enum conn_state {
+    CONN_WAITING,   /* awaiting a request's headers (new or keep-alive) */
+    CONN_BODY,      /* receiving an upload body */
+    CONN_BUSY,      /* headers in, body (if any) done: being answered */
+};
+
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    MHD_socket fd;
+    enum conn_state state;
+    int64_t since_ms;         /* when the state began */
+    int64_t window_start_ms;  /* CONN_BODY: the current rate window */
+    atomic_uint_fast64_t window_bytes;
+    bool cut;                 /* the watchdog shut the socket down */
+};
+
 struct server {
     struct MHD_Daemon *mhd;
     struct app *app;
     atomic_int inflight; /* requests begun and not yet completed */
+    atomic_int uploads;  /* uploads between begin and completion */
+    unsigned max_uploads;
+    int64_t header_timeout_ms, rate_window_ms;
+    uint64_t min_upload_rate;
+    pthread_mutex_t watch_lock;
+    struct conn_watch *watched; /* every open connection */
+    pthread_t watchdog;
+    bool watchdog_started;
+    atomic_bool stopping;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void watch_set(struct server *srv, struct MHD_Connection *conn, enum conn_state state)
+{
+    struct conn_watch *w = watch_of(conn);
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    w->state = state;
+    w->since_ms = w->window_start_ms = mono_ms();
+    atomic_store(&w->window_bytes, 0);
+    pthread_mutex_unlock(&srv->watch_lock);
+}
+
+/* Connection start and end: keep the watch list in step. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *srv = cls;
+    struct conn_watch *w = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = calloc(1, sizeof(*w));
+        if (!w || !ci) {
+            free(w);
+            return;
+        }
+        w->fd = ci->connect_fd;
+        w->state = CONN_WAITING;
+        w->since_ms = mono_ms();
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watched;
+        if (w->next)
+            w->next->prev = w;
+        srv->watched = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        *socket_context = w;
+    } else if (w) {
+        pthread_mutex_lock(&srv->watch_lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            srv->watched = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&srv->watch_lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* libmicrohttpd's inactivity timeout does not stop a client that trickles
+ * its headers or body a byte at a time. Once a period this thread shuts
+ * down the socket of any connection that takes longer than
+ * --header-timeout for its headers, or moves an upload slower than
+ * --min-upload-rate over a window; libmicrohttpd then sees the socket fail
+ * and closes the connection itself (an unfinished upload is discarded). */
+static void *watchdog(void *arg)
+{
+    struct server *srv = arg;
+
+    while (!atomic_load(&srv->stopping)) {
+        struct timespec ts = {0, WATCHDOG_PERIOD_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        int64_t now = mono_ms();
+        pthread_mutex_lock(&srv->watch_lock);
+        for (struct conn_watch *w = srv->watched; w; w = w->next) {
+            const char *why = NULL;
+            if (w->cut)
+                continue;
+            if (w->state == CONN_WAITING && now - w->since_ms > srv->header_timeout_ms) {
+                why = "no complete request headers";
+            } else if (w->state == CONN_BODY && now - w->window_start_ms >= srv->rate_window_ms) {
+                uint64_t bytes = atomic_exchange(&w->window_bytes, 0);
+                if (bytes * 1000 < srv->min_upload_rate * (uint64_t)srv->rate_window_ms)
+                    why = "upload slower than the minimum rate";
+                w->window_start_ms = now;
+            }
+            if (why) {
+                w->cut = true;
+                shutdown(w->fd, SHUT_RDWR);
+                log_info("closing a connection: %s", why);
+            }
+        }
+        pthread_mutex_unlock(&srv->watch_lock);
+    }
+    return NULL;
+}
+
+bool request_upload_slot(struct request *req)
+{
+    struct server *srv = req->srv;
+    if (atomic_fetch_add(&srv->uploads, 1) >= (int)srv->max_uploads) {
+        atomic_fetch_sub(&srv->uploads, 1);
+        return false;
+    }
+    req->counted_upload = true;
+    return true;
+}
 
 const char *request_header(struct request *req, const char *name)
 {
@@ -90,12 +231,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct server *srv = cls;
     struct request *req = *con_cls;
 
-    (void)conn;
     if (!req)
         return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->upload)
         log_info("upload to run '%s' aborted after %llu bytes (code %d); nothing stored",
                  req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
+    if (req->counted_upload)
+        atomic_fetch_sub(&srv->uploads, 1);
+    watch_set(srv, conn, CONN_WAITING);
     request_free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
@@ -116,6 +259,7 @@ static enum method method_of(const char *m)
 }
 
 struct framing {
+    bool space_before_colon;
     unsigned content_lengths;
     bool differing_lengths;
     const char *first_length;
@@ -126,7 +270,12 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
                                      const char *value)
 {
     struct framing *f = cls;
+    size_t klen = strlen(key);
     (void)kind;
+    /* "Content-Length : 5" reaches us as a header named "Content-Length ":
+     * the body's length would be ignored and the body read as a request. */
+    if (klen == 0 || key[klen - 1] == ' ' || key[klen - 1] == '\t')
+        f->space_before_colon = true;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (f->content_lengths++ && strcmp(f->first_length, value) != 0)
             f->differing_lengths = true;
@@ -149,6 +298,10 @@ static bool check_framing(struct request *req)
      * goes out at once and the connection closes after it. */
     req->reject_now = true;
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.space_before_colon) {
+        respond_error(req, E_BAD_REQUEST, "whitespace between a header name and its colon");
+        return false;
+    }
     if (f.content_lengths > 1 || f.transfer_encodings > 1 ||
         (f.content_lengths && f.transfer_encodings)) {
         respond_error(req, E_BAD_REQUEST,
@@ -327,6 +480,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (req->phase == PHASE_NEW) {
         begin(req, method);
+        watch_set(req->srv, conn, req->upload ? CONN_BODY : CONN_BUSY);
         /* Answer a refused upload now: no 100 Continue goes out and the
          * client sends no body. Bodiless requests wait for the final call
          * so that the connection can stay open. */
@@ -339,10 +493,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (req->response || !req->route || !req->route->body)
             return MHD_YES; /* a body nobody asked for: drop it */
+        struct conn_watch *w = watch_of(conn);
+        if (w)
+            atomic_fetch_add(&w->window_bytes, len);
         return req->route->body(req, upload_data, len) < 0 ? MHD_NO : MHD_YES;
     }
     if (req->phase == PHASE_SUSPENDED)
         return MHD_YES;
+    if (req->upload)
+        watch_set(req->srv, conn, CONN_BUSY);
     if (req->phase == PHASE_BODY && !req->response && req->route) {
         req->route->handle(req);
         if (req->phase == PHASE_SUSPENDED)
@@ -383,6 +542,11 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         return -ENOMEM;
     }
     srv->app = app;
+    srv->max_uploads = cfg->max_uploads;
+    srv->header_timeout_ms = (int64_t)cfg->header_timeout_s * 1000;
+    srv->rate_window_ms = (int64_t)cfg->rate_window_s * 1000;
+    srv->min_upload_rate = cfg->min_upload_rate;
+    pthread_mutex_init(&srv->watch_lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
@@ -395,14 +559,20 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,
                   cfg->port);
+        pthread_mutex_destroy(&srv->watch_lock);
         free(srv);
         return -EADDRINUSE;
     }
+    if (pthread_create(&srv->watchdog, NULL, watchdog, srv) == 0)
+        srv->watchdog_started = true;
+    else
+        log_error("cannot start the connection watchdog; slow clients are not cut");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? info->port : cfg->port;
     *out = srv;
@@ -442,5 +612,9 @@ void server_stop(struct server *srv, unsigned grace_s)
     if (atomic_load(&srv->inflight) > 0)
         log_info("aborting %d request(s) still in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->mhd);
+    atomic_store(&srv->stopping, true);
+    if (srv->watchdog_started)
+        pthread_join(srv->watchdog, NULL);
+    pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
 }

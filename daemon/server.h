@@ -14,6 +14,10 @@ struct server_config {
     const char *host; /* numeric or resolvable; IPv6 without brackets */
     uint16_t port;    /* 0: any free port */
     unsigned threads; /* event threads */
+    unsigned max_uploads; /* concurrent uploads before 503 */
+    unsigned header_timeout_s;     /* headers must arrive within this */
+    unsigned rate_window_s;        /* upload bodies must move ... */
+    uint64_t min_upload_rate;      /* ... this many bytes/s per window */
 };
 
 /* Listen and serve app. *port gets the bound port. Returns 0, or a
