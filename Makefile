@@ -57,10 +57,21 @@ CLIENT_OUT := $(BUILD)/libckpt.a $(BUILD)/libckpt.so $(BUILD)/ckpt $(BUILD)/ckpt
 .PHONY: all deps opt-deps run test unit integration clean check-format format lint valgrind install \
         install-python
 
-all: $(BUILD)/ckptd $(CLIENT_OUT)
+all: $(BUILD)/ckptd $(CLIENT_OUT) $(BUILD)/ckptd-fp
 
 $(BUILD)/ckptd: $(DAEMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The test build of the daemon: the same sources with failpoints compiled
+# in (daemon/failpoint.h), used by the crash and fault tests only.
+FP_OBJ     := $(DAEMON_SRC:daemon/%.c=$(BUILD)/fp/%.o) $(BUILD)/gen/migrations.o
+
+$(BUILD)/ckptd-fp: $(FP_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fp/%.o: daemon/%.c | $(BUILD)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -DCKPTD_FAILPOINTS -c -o $@ $<
 
 $(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
@@ -199,4 +210,4 @@ lint: $(BUILD)/gen/migrations.c
 clean:
 	rm -rf build build-san
 
--include $(DAEMON_OBJ:.o=.d) $(UNIT_BIN:=.d) $(LIBCKPT_OBJ:.o=.d) $(BUILD)/client/cli.d
+-include $(DAEMON_OBJ:.o=.d) $(FP_OBJ:.o=.d) $(UNIT_BIN:=.d) $(LIBCKPT_OBJ:.o=.d) $(BUILD)/client/cli.d

@@ -208,7 +208,8 @@ static ckpt_err status_error(ckpt_client *c, const struct http_response *rs)
         snprintf(c->last_error, sizeof(c->last_error), "HTTP status %ld", rs->status);
     ckpt_jparse_free(root);
 
-    if (strcmp(c->last_code, "digest_mismatch") == 0)
+    if (strcmp(c->last_code, "digest_mismatch") == 0 ||
+        strcmp(c->last_code, "checkpoint_corrupt") == 0)
         e = CKPT_E_INTEGRITY;
     else if (rs->status == 401 || rs->status == 403)
         e = CKPT_E_AUTH;
@@ -421,6 +422,8 @@ static ckpt_err info_from_json(ckpt_client *c, const struct jnode *o, ckpt_info 
         goto bad;
     in->size = (uint64_t)size;
     memcpy(in->sha256, sha->str, 65);
+    const struct jnode *corrupt = ckpt_jparse_get(o, "corrupt");
+    in->corrupt = corrupt && corrupt->type == JT_BOOL && corrupt->b;
     for (const struct jnode *m = metrics->child; m; m = m->next)
         in->n_metrics++;
     if (in->n_metrics) {

@@ -60,7 +60,7 @@ typedef enum {
     CKPT_E_NOT_FOUND = 6,   /* 404: no such checkpoint or run */
     CKPT_E_REFUSED = 7,     /* another 4xx: the server refused the request */
     CKPT_E_AUTH = 8,        /* 401 or 403 */
-    CKPT_E_INTEGRITY = 9,   /* SHA-256 mismatch, either direction */
+    CKPT_E_INTEGRITY = 9,   /* SHA-256 mismatch either way, or checkpoint_corrupt */
     CKPT_E_PROTOCOL = 10,   /* the server's answer made no sense */
     CKPT_E_ABORTED = 11,    /* a callback asked to stop */
 } ckpt_err;
@@ -145,6 +145,7 @@ typedef struct {
     uint64_t size;
     char sha256[65];  /* lowercase hex */
     char *created_at; /* RFC 3339 UTC with milliseconds */
+    int corrupt;      /* 1: the server found its bytes damaged and will not serve them */
 } ckpt_info;
 
 /* Free info and its strings; NULL is a no-op. */

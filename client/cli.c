@@ -235,7 +235,7 @@ static void print_info_json(const ckpt_info *in)
     json_string(in->sha256);
     fputs(",\"created_at\":", stdout);
     json_string(in->created_at);
-    putchar('}');
+    fputs(in->corrupt ? ",\"corrupt\":true}" : ",\"corrupt\":false}", stdout);
 }
 
 static void print_info_human(const ckpt_info *in)
@@ -258,6 +258,8 @@ static void print_info_human(const ckpt_info *in)
     printf("size:       %s (%" PRIu64 " bytes)\n", size, in->size);
     printf("sha256:     %s\n", in->sha256);
     printf("created:    %s\n", when);
+    if (in->corrupt)
+        printf("corrupt:    yes (the server will not serve its bytes)\n");
 }
 
 /* ---- progress ------------------------------------------------------------ */
@@ -554,7 +556,7 @@ static int cmd_ls(struct cli *cli, int argc, char **argv)
             human_size(in->size, size, sizeof(size));
             local_time(in->created_at, when, sizeof(when));
             printf("%8" PRId64 " %8s %10s %12s %10s  %-19s  %.12s ", in->id, epoch, step, loss,
-                   size, when, in->sha256);
+                   size, when, in->corrupt ? "CORRUPT     " : in->sha256);
             for (size_t m = 0; m < in->n_metrics; m++)
                 printf(" %s=%.6g", in->metrics[m].name, in->metrics[m].value);
             putchar('\n');

@@ -118,14 +118,25 @@ static void reply_lookup_error(struct request *req, int r, const char *metric)
 
 static void reply_blob(struct request *req, const struct ckpt_record *rec)
 {
-    struct ckpt_record again;
     uint64_t size;
-    int fd;
-    int r = store_open_blob(req->app->store, rec, &fd, &size);
+    int fd, r;
 
-    if (r == -ENOENT && index_get(req->app->store->index, rec->id, &again) == -ENOENT) {
+    if (rec->corrupt) {
+        respond_error(req, E_CHECKPOINT_CORRUPT,
+                      "checkpoint %" PRId64 " is flagged corrupt: its stored bytes are missing "
+                      "or damaged, so they are never served", rec->id);
+        return;
+    }
+    r = store_open_blob(req->app->store, rec, &fd, &size);
+    if (r == -ENOENT) {
         respond_error(req, E_CHECKPOINT_NOT_FOUND, "checkpoint %" PRId64 " was just deleted",
                       rec->id);
+        return;
+    }
+    if (r == -EUCLEAN) {
+        respond_error(req, E_CHECKPOINT_CORRUPT,
+                      "checkpoint %" PRId64 " has lost its stored bytes; it is now flagged "
+                      "corrupt", rec->id);
         return;
     }
     if (r < 0) {
@@ -178,8 +189,11 @@ void api_healthz(struct request *req)
         respond_error(req, E_UNAVAILABLE, "index does not answer");
         return;
     }
-    json_init(&j, 64);
-    json_raw(&j, "{\"status\":\"ok\"}");
+    /* Alive either way; read_only tells operators writes are refused. */
+    json_init(&j, 128);
+    json_raw(&j, store_read_only(req->app->store)
+                     ? "{\"status\":\"read_only\",\"read_only\":true}"
+                     : "{\"status\":\"ok\",\"read_only\":false}");
     respond_json(req, 200, &j);
 }
 
@@ -389,6 +403,10 @@ void api_upload_begin(struct request *req)
                       avail);
         return;
     }
+    if (store_read_only(app->store)) {
+        respond_error(req, E_READ_ONLY, NULL);
+        return;
+    }
     if (!request_upload_slot(req)) {
         respond_error(req, E_UNAVAILABLE, "too many uploads in progress; retry shortly");
         respond_header(req, "Retry-After", "5");
@@ -469,6 +487,20 @@ struct list_ctx {
     bool first;
 };
 
+/* A cursor is a position in one order. Its text starts with a tag of that
+ * order ("1f2e3d4c_" + position), so reusing it with another order_by or
+ * order is refused instead of silently skipping or repeating rows. */
+static uint32_t order_tag(const struct list_query *q)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    char spec[RUN_NAME_MAX + 16];
+    snprintf(spec, sizeof(spec), "%d/%d/%s", (int)q->order, (int)q->desc,
+             q->metric ? q->metric : "");
+    for (const char *p = spec; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
 static int add_checkpoint(void *p, const struct ckpt_record *rec)
 {
     struct list_ctx *c = p;
@@ -526,7 +558,15 @@ void api_list(struct request *req)
         q.limit = (unsigned)v;
     }
     if ((s = param(req, "after"))) {
-        if (cursor_parse(s, &q.after) < 0) {
+        char tag[16];
+        snprintf(tag, sizeof(tag), "%08x_", order_tag(&q));
+        if (strncmp(s, tag, 9) != 0 && strlen(s) > 9 && s[8] == '_') {
+            respond_error(req, E_INVALID_CURSOR,
+                          "this cursor belongs to another order_by or order; repeat the "
+                          "parameters of the listing it came from");
+            return;
+        }
+        if (strncmp(s, tag, 9) != 0 || cursor_parse(s + 9, &q.after) < 0) {
             respond_error(req, E_INVALID_CURSOR, "after must be a 'next' value from a listing");
             return;
         }
@@ -553,7 +593,8 @@ void api_list(struct request *req)
     json_raw(&c.j, "],\"next\":");
     if (has_next) {
         char text[CURSOR_MAX];
-        cursor_format(&next, text, sizeof(text));
+        int n = snprintf(text, sizeof(text), "%08x_", order_tag(&q));
+        cursor_format(&next, text + n, sizeof(text) - (size_t)n);
         json_str(&c.j, text);
     } else {
         json_raw(&c.j, "null");
@@ -664,8 +705,13 @@ void api_checkpoint(struct request *req)
             reply_record(req, 200, &rec);
         return;
     }
-    if (find_checkpoint(req, &id, &rec))
-        run_blocking(req, delete_job);
+    if (!find_checkpoint(req, &id, &rec))
+        return;
+    if (store_read_only(req->app->store)) {
+        respond_error(req, E_READ_ONLY, NULL);
+        return;
+    }
+    run_blocking(req, delete_job);
 }
 
 void api_checkpoint_blob(struct request *req)

@@ -18,10 +18,13 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "failpoint.h"
 
 struct blobstore {
     char *dir;    /* the data directory */
+    int dir_fd;   /* DIR */
     int blobs_fd; /* DIR/blobs */
+    atomic_bool sync_failed;
     int tmp_fd;   /* DIR/tmp */
     atomic_ullong seq; /* names temp files */
 };
@@ -39,11 +42,15 @@ static int mkdir_at(int dirfd, const char *name)
     return 0;
 }
 
-static int fsync_fd(int fd)
+/* Never retried after a failure: see blobstore_sync_failed. */
+static int fsync_fd(struct blobstore *bs, int fd)
 {
     while (fsync(fd) < 0) {
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) {
+            int r = -errno;
+            atomic_store(&bs->sync_failed, true);
+            return r;
+        }
     }
     return 0;
 }
@@ -81,7 +88,7 @@ int blobstore_open(const char *dir, struct blobstore **out)
 
     if (!bs)
         return -ENOMEM;
-    bs->blobs_fd = bs->tmp_fd = -1;
+    bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
     bs->dir = strdup(dir);
     if (!bs->dir) {
         r = -ENOMEM;
@@ -92,7 +99,8 @@ int blobstore_open(const char *dir, struct blobstore **out)
         r = -errno;
         goto fail;
     }
-    if ((r = mkdir_at(dfd, "blobs")) < 0 || (r = mkdir_at(dfd, "tmp")) < 0)
+    if ((r = mkdir_at(dfd, "blobs")) < 0 || (r = mkdir_at(dfd, "tmp")) < 0 ||
+        (r = mkdir_at(dfd, "quarantine")) < 0)
         goto fail;
     bs->blobs_fd = openat(dfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     bs->tmp_fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -103,7 +111,7 @@ int blobstore_open(const char *dir, struct blobstore **out)
     r = sweep_tmp(bs);
     if (r < 0)
         goto fail;
-    close(dfd);
+    bs->dir_fd = dfd;
     *out = bs;
     return 0;
 fail:
@@ -121,6 +129,8 @@ void blobstore_close(struct blobstore *bs)
         close(bs->blobs_fd);
     if (bs->tmp_fd >= 0)
         close(bs->tmp_fd);
+    if (bs->dir_fd >= 0)
+        close(bs->dir_fd);
     free(bs->dir);
     free(bs);
 }
@@ -136,8 +146,10 @@ int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned long long seq = atomic_fetch_add(&bs->seq, 1);
         snprintf(t->name, sizeof(t->name), "up-%llu", seq);
-        t->fd = openat(bs->tmp_fd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        t->fd = openat(bs->tmp_fd, t->name,
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd >= 0) {
+            failpoint("temp-open-crash");
             *out = t;
             return 0;
         }
@@ -167,7 +179,21 @@ int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len)
 
 int blob_tmp_sync(struct blob_tmp *t)
 {
-    return fsync_fd(t->fd);
+    /* fdatasync: the data and the size that reaches it; the inode's times
+     * do not matter for a blob. */
+    failpoint("before-fdatasync-crash");
+    if (failpoint("fdatasync-eio")) {
+        atomic_store(&t->bs->sync_failed, true);
+        return -EIO;
+    }
+    while (fdatasync(t->fd) < 0) {
+        if (errno != EINTR) {
+            int r = -errno;
+            atomic_store(&t->bs->sync_failed, true);
+            return r;
+        }
+    }
+    return 0;
 }
 
 void blob_tmp_discard(struct blob_tmp *t)
@@ -221,17 +247,23 @@ int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_
     }
     if (r < 0)
         return r;
+    failpoint("after-rename-crash");
     /* fsync the directory: a rename is durable only once its parent entry
      * is flushed. */
     sub_fd = openat(bs->blobs_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sub_fd < 0) {
         r = -errno;
     } else {
-        r = fsync_fd(sub_fd);
+        r = fsync_fd(bs, sub_fd);
         close(sub_fd);
     }
     if (r == 0 && new_sub)
-        r = fsync_fd(bs->blobs_fd);
+        r = fsync_fd(bs, bs->blobs_fd);
+    if (r == 0 && failpoint("dir-fsync-eio")) {
+        atomic_store(&bs->sync_failed, true);
+        r = -EIO;
+    }
+    failpoint("after-dir-fsync-crash");
     if (r < 0) {
         /* Not durable: undo so the caller can report the failure honestly. */
         unlinkat(bs->blobs_fd, path, 0);
@@ -261,6 +293,22 @@ int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint
     *fd = f;
     *size = (uint64_t)st.st_size;
     return 0;
+}
+
+int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_ms)
+{
+    char sub[3], path[70], dst[128];
+
+    blob_path(sha_hex, sub, path);
+    snprintf(dst, sizeof(dst), "quarantine/%s.%lld", sha_hex, (long long)now_ms);
+    if (renameat(bs->blobs_fd, path, bs->dir_fd, dst) < 0)
+        return -errno;
+    return 0;
+}
+
+bool blobstore_sync_failed(struct blobstore *bs)
+{
+    return atomic_load(&bs->sync_failed);
 }
 
 int blobstore_remove(struct blobstore *bs, const char *sha_hex)

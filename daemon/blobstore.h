@@ -46,6 +46,15 @@ void blob_tmp_discard(struct blob_tmp *t);
 /* Open a blob for reading: *fd (caller closes) and its size. -ENOENT. */
 int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint64_t *size);
 
+/* Move a blob out of the way into DIR/quarantine/ (named SHA.MS), for a
+ * person to inspect; -ENOENT when it is not there. */
+int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_ms);
+
+/* True once any fsync or fdatasync has failed. After that, the kernel may
+ * have dropped dirty pages while reporting success to a retry, so nothing
+ * written since can be trusted durable: callers stop accepting writes. */
+bool blobstore_sync_failed(struct blobstore *bs);
+
 /* Remove a blob; -ENOENT when it is not there. Readers holding an fd keep
  * reading the old bytes. */
 int blobstore_remove(struct blobstore *bs, const char *sha_hex);

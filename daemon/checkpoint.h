@@ -34,6 +34,7 @@ struct ckpt_record {
     uint64_t size;
     char sha256[SHA256_HEX_LEN + 1];
     int64_t created_ms; /* milliseconds since the Unix epoch, UTC */
+    bool corrupt;       /* blob missing or damaged: never served */
 };
 
 /* One row of the run listing. */

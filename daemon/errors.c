@@ -30,6 +30,8 @@ const char *error_code(enum api_error e)
     case E_UNAUTHORIZED: return "unauthorized";
     case E_FORBIDDEN: return "forbidden";
     case E_TOO_MANY_REQUESTS: return "too_many_requests";
+    case E_CHECKPOINT_CORRUPT: return "checkpoint_corrupt";
+    case E_READ_ONLY: return "read_only";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -60,6 +62,8 @@ unsigned error_status(enum api_error e)
     case E_UNAUTHORIZED: return 401;
     case E_FORBIDDEN: return 403;
     case E_TOO_MANY_REQUESTS: return 429;
+    case E_CHECKPOINT_CORRUPT: return 409;
+    case E_READ_ONLY: return 503;
     case E__COUNT: break;
     }
     return 500;
@@ -90,6 +94,10 @@ const char *error_message(enum api_error e)
     case E_UNAUTHORIZED: return "a valid token is required: Authorization: Bearer ID.SECRET";
     case E_FORBIDDEN: return "this token does not allow that";
     case E_TOO_MANY_REQUESTS: return "too many failed authentications from this address; wait a minute";
+    case E_CHECKPOINT_CORRUPT: return "the checkpoint's stored bytes are missing or damaged";
+    case E_READ_ONLY:
+        return "the server stopped accepting writes after a failed fsync; restart it once the "
+               "disk is healthy";
     case E__COUNT: break;
     }
     return "internal server error";

@@ -28,6 +28,8 @@ enum api_error {
     E_UNAUTHORIZED,
     E_FORBIDDEN,
     E_TOO_MANY_REQUESTS,
+    E_CHECKPOINT_CORRUPT,
+    E_READ_ONLY,
     E__COUNT
 };
 

@@ -27,7 +27,9 @@ struct index {
     pthread_cond_t pool_cond;
 };
 
-#define RECORD_COLUMNS "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms"
+#define RECORD_COLUMNS                                                                         \
+    "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt"
+#define SORT_KEY_COLUMN 9 /* list_sql appends the sort key after RECORD_COLUMNS */
 
 static int errno_from_sqlite(sqlite3 *db, int rc, const char *what)
 {
@@ -118,6 +120,24 @@ fail:
     return r;
 }
 
+/* PRAGMA quick_check: refuse to serve from an index SQLite finds damaged. */
+static int quick_check(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int r = prepare(db, "PRAGMA quick_check", &st);
+    if (r < 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        r = errno_from_sqlite(db, rc, "quick_check");
+    } else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+        log_error("index: quick_check failed: %s", sqlite3_column_text(st, 0));
+        r = -EUCLEAN;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
 int index_open(const char *path, unsigned readers, struct index **out)
 {
     struct index *ix = calloc(1, sizeof(*ix));
@@ -139,6 +159,8 @@ int index_open(const char *path, unsigned readers, struct index **out)
         goto fail;
     if ((r = exec(ix->writer, "PRAGMA journal_mode = WAL")) < 0 ||
         (r = exec(ix->writer, "PRAGMA synchronous = FULL")) < 0 || (r = migrate(ix->writer)) < 0)
+        goto fail;
+    if ((r = quick_check(ix->writer)) < 0)
         goto fail;
     for (unsigned i = 0; i < readers; i++) {
         r = open_conn(path, SQLITE_OPEN_READONLY, &ix->readers[i]);
@@ -239,6 +261,7 @@ static int read_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *rec)
     rec->size = (uint64_t)sqlite3_column_int64(st, 5);
     copy_text(rec->sha256, sizeof(rec->sha256), sqlite3_column_text(st, 6));
     rec->created_ms = sqlite3_column_int64(st, 7);
+    rec->corrupt = sqlite3_column_int(st, 8) != 0;
     return load_metrics(db, rec);
 }
 
@@ -456,7 +479,7 @@ int index_latest(struct index *ix, const char *run, struct ckpt_record *out)
     sqlite3_stmt *st;
     int r = prepare(db,
                     "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ? "
-                    "ORDER BY c.id DESC LIMIT 1",
+                    "AND c.corrupt = 0 ORDER BY c.id DESC LIMIT 1",
                     &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
@@ -472,14 +495,14 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
 {
     static const char *const sql[2][2] = {
         {"SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
-         "ORDER BY c.loss ASC, c.id DESC LIMIT 1",
+         "AND c.corrupt = 0 ORDER BY c.loss ASC, c.id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
-         "ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
+         "AND c.corrupt = 0 ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
         {"SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
-         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 "
+         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
          "ORDER BY m.value ASC, c.id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
-         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 "
+         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
          "ORDER BY m.value DESC, c.id DESC LIMIT 1"},
     };
     bool by_loss = strcmp(metric, "loss") == 0, exists;
@@ -618,14 +641,14 @@ int index_list(struct index *ix, const struct list_query *q,
         last.id = rec.id;
         if (q->order == ORDER_CREATED) {
             last.kind = CURSOR_NONE;
-        } else if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
+        } else if (sqlite3_column_type(st, SORT_KEY_COLUMN) == SQLITE_NULL) {
             last.kind = CURSOR_NULL;
         } else if (real_key) {
             last.kind = CURSOR_REAL;
-            last.r = sqlite3_column_double(st, 8);
+            last.r = sqlite3_column_double(st, SORT_KEY_COLUMN);
         } else {
             last.kind = CURSOR_INT;
-            last.i = sqlite3_column_int64(st, 8);
+            last.i = sqlite3_column_int64(st, SORT_KEY_COLUMN);
         }
         rows++;
         if ((r = fn(ctx, &rec)) != 0)
@@ -843,6 +866,52 @@ int index_tokens_exist(struct index *ix, bool *any)
             *any = sqlite3_column_int(st, 0) != 0;
         else
             r = errno_from_sqlite(db, rc, "tokens_exist");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_mark_corrupt(struct index *ix, const char *sha_hex, unsigned *marked)
+{
+    sqlite3 *db = ix->writer;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = prepare(db, "UPDATE checkpoints SET corrupt = 1 WHERE sha256 = ? AND corrupt = 0", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "mark corrupt");
+        else if (marked)
+            *marked = (unsigned)sqlite3_changes(db);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, uint64_t size),
+                    void *ctx)
+{
+    unsigned slot;
+    sqlite3 *db = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int rc, r = prepare(db,
+                        "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
+                        "GROUP BY sha256",
+                        &st);
+    if (r == 0) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            char sha[SHA256_HEX_LEN + 1];
+            copy_text(sha, sizeof(sha), sqlite3_column_text(st, 0));
+            if ((r = fn(ctx, sha, (uint64_t)sqlite3_column_int64(st, 1))) != 0)
+                break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "blobs");
         sqlite3_finalize(st);
     }
     reader_put(ix, slot);

@@ -19,8 +19,9 @@
 struct index;
 
 /* Open or create the index at path, applying pending migrations in one
- * transaction. readers is the number of concurrent read connections.
- * -EPROTO when the file was written by a newer schema than this binary. */
+ * transaction, then PRAGMA quick_check. readers is the number of
+ * concurrent read connections. -EPROTO when the file was written by a
+ * newer schema than this binary, -EUCLEAN when quick_check fails. */
 int index_open(const char *path, unsigned readers, struct index **out);
 
 /* Close all connections; NULL is a no-op. No call may be in progress. */
@@ -76,6 +77,17 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
 
 /* *referenced tells whether any checkpoint uses the blob sha_hex. */
 int index_blob_referenced(struct index *ix, const char *sha_hex, bool *referenced);
+
+/* Flag every checkpoint stored as blob sha_hex corrupt: never served,
+ * skipped by best and latest. *marked (may be NULL) gets how many rows
+ * changed. */
+int index_mark_corrupt(struct index *ix, const char *sha_hex, unsigned *marked);
+
+/* Call fn once for every blob that healthy checkpoints refer to, with the
+ * size the index expects. fn runs with a read snapshot held: it must not
+ * write to the index (collect, then write). */
+int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, uint64_t size),
+                    void *ctx);
 
 /* ---- tokens ------------------------------------------------------------ */
 

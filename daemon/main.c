@@ -187,6 +187,15 @@ static int parse_options(int argc, char **argv, struct options *o)
     return -1;
 }
 
+static void recovery_scan(void *arg)
+{
+    int r = store_recovery_scan(arg);
+    if (r < 0)
+        log_error("recovery scan failed: %s", strerror(-r));
+    else if (r > 0)
+        log_error("recovery scan: %d damaged blob(s); their checkpoints are flagged corrupt", r);
+}
+
 /* mkdir -p: create dir and any missing parents. */
 static int make_dirs(const char *dir)
 {
@@ -474,6 +483,11 @@ int main(int argc, char **argv)
                 o.host, strchr(o.host, ':') ? "]" : "", o.port);
         goto out;
     }
+    /* Blobs missing or the wrong size (a crash, a disk fault, a person) are
+     * flagged corrupt in the background: startup does not wait for a stat
+     * of every blob, and serving checks the size of each blob it opens. */
+    if (workq_submit(app.workq, recovery_scan, app.store) < 0)
+        log_error("cannot start the recovery scan");
     printf("ckptd listening on http://%s%s%s:%u data=%s\n", strchr(o.host, ':') ? "[" : "",
            o.host, strchr(o.host, ':') ? "]" : "", port, o.data);
     fflush(stdout);

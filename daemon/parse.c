@@ -291,7 +291,9 @@ int parse_path(const char *path, size_t len, char *buf, const char **segs, size_
     return 0;
 }
 
-/* Parse a decimal uint64 from [p, end); -1 if empty, not digits or too big. */
+/* Parse a decimal uint64 from [p, end); -1 if empty or not digits. A
+ * number too big for 64 bits saturates at UINT64_MAX: it is still a valid
+ * position, just past any end, and RFC 9110 clamps it. */
 static int range_number(const char *p, const char *end, uint64_t *out)
 {
     uint64_t v = 0;
@@ -301,9 +303,7 @@ static int range_number(const char *p, const char *end, uint64_t *out)
         if (!is_digit(*p))
             return -1;
         unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
     *out = v;
     return 0;

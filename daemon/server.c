@@ -440,11 +440,21 @@ static bool authorize(struct request *req)
 }
 
 /* First call: headers are in, no body byte has been accepted. */
-static void begin(struct request *req, const char *method)
+static void begin(struct request *req, const char *method, const char *version)
 {
     req->method = method_of(method);
     req->phase = PHASE_BODY;
-    if (!check_framing(req) || !parse_target(req) || !authenticate(req))
+    if (!check_framing(req))
+        return;
+    /* RFC 9112: an HTTP/1.1 request without Host is a 400. We check it
+     * here rather than with MHD_OPTION_STRICT_FOR_CLIENT, whose own 400 in
+     * 0.9.75 sends its status line and headers twice. */
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !request_header(req, MHD_HTTP_HEADER_HOST)) {
+        respond_error(req, E_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
+        req->reject_now = true;
+        return;
+    }
+    if (!parse_target(req) || !authenticate(req))
         return;
     router_match(req);
     if (!req->route || !authorize(req))
@@ -473,13 +483,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     (void)cls;
     (void)url; /* decoded and truncated at %00: we route on the raw URI */
-    (void)version;
     if (!req)
         return MHD_NO;
     req->conn = conn;
 
     if (req->phase == PHASE_NEW) {
-        begin(req, method);
+        begin(req, method, version);
         watch_set(req->srv, conn, req->upload ? CONN_BODY : CONN_BUSY);
         /* Answer a refused upload now: no 100 Continue goes out and the
          * client sends no body. Bodiless requests wait for the final call
@@ -560,7 +569,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,

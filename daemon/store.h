@@ -36,7 +36,21 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
  * -ENOENT when there is no such checkpoint. */
 int store_delete(struct store *s, int64_t id);
 
-/* Open the blob of rec for reading; -ENOENT when the file is missing. */
+/* Open the blob of rec for reading, checking that it exists with the size
+ * the index records. -EUCLEAN (after flagging every checkpoint of that
+ * blob corrupt) when it is missing or the wrong size; -ENOENT when the
+ * checkpoint itself was deleted meanwhile. */
 int store_open_blob(struct store *s, const struct ckpt_record *rec, int *fd, uint64_t *size);
+
+/* True once a fsync failed: writes (uploads, deletes) are refused until
+ * restart, because nothing written after such a failure can be trusted
+ * durable. Reads keep working. */
+bool store_read_only(struct store *s);
+
+/* Check every blob the index refers to exists with the right size; flag
+ * the checkpoints of those that do not as corrupt. Returns how many blobs
+ * were bad, or a negative errno. Run it after startup (it stats every
+ * blob once). */
+int store_recovery_scan(struct store *s);
 
 #endif

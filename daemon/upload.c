@@ -4,6 +4,8 @@
 #include "upload.h"
 
 #include <errno.h>
+
+#include "failpoint.h"
 #include <stdlib.h>
 
 int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
@@ -33,6 +35,8 @@ int upload_write(struct upload *u, const void *data, size_t len)
     if (len > u->limit - u->received)
         return -EFBIG;
     u->received += len;
+    if (u->received > (1u << 20))
+        failpoint("mid-body-crash");
     if (u->error)
         return 0;
     int r = sha256_update(u->hash, data, len);

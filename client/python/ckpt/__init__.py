@@ -94,6 +94,7 @@ class Checkpoint:
     size: int
     sha256: str
     created_at: str  # RFC 3339, UTC, milliseconds
+    corrupt: bool = False  # the server found its bytes damaged and will not serve them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _checkpoint(info: "_n.Info") -> Checkpoint:
         size=info.size,
         sha256=info.sha256.decode(),
         created_at=info.created_at.decode(),
+        corrupt=bool(info.corrupt),
     )
 
 
@@ -164,16 +166,28 @@ class _MemoryReader(io.RawIOBase):
 
 
 class _PipeWriter:
-    """The write end handed to torch.save: bytes go into a pipe that libckpt reads."""
+    """The write end handed to torch.save: bytes go into a pipe that libckpt reads.
+
+    Once the upload has stopped reading (it failed) or the pipe is closed,
+    writes are dropped instead of raising: torch's zip writer also writes
+    from its destructor, where an exception aborts the whole process, and a
+    closed descriptor number may already belong to another file.
+    """
 
     def __init__(self, fd):
         self._fd = fd
+        self.closed = False
+        self.broken = False
 
     def write(self, data):
         view = memoryview(data).cast("B")
         total = len(view)
-        while view:
-            n = os.write(self._fd, view)
+        while view and not (self.closed or self.broken):
+            try:
+                n = os.write(self._fd, view)
+            except BrokenPipeError:
+                self.broken = True  # the upload ended; its error is raised by save()
+                break
             view = view[n:]
         return total
 
@@ -315,6 +329,10 @@ class Client:
                 chunk = reader.read(size)
                 if chunk is None:
                     chunk = b""
+                if isinstance(chunk, str):
+                    raise TypeError("the file object must be opened in binary mode ('rb')")
+                if not isinstance(chunk, bytes):
+                    chunk = bytes(chunk)
                 n = len(chunk)
                 if n > size:
                     raise ValueError("read() returned more than asked")
@@ -345,13 +363,15 @@ class Client:
 
         rfd, wfd = os.pipe()
         failure = []
+        pipe = _PipeWriter(wfd)
 
         def writer():
             try:
-                torch.save(obj, _PipeWriter(wfd), pickle_protocol=pickle_protocol)
+                torch.save(obj, pipe, pickle_protocol=pickle_protocol)
             except BaseException as e:
                 failure.append(e)  # recorded before the pipe closes: the reader sees it
             finally:
+                pipe.closed = True  # before the fd number can be reused
                 os.close(wfd)
 
         reader = os.fdopen(rfd, "rb", buffering=0)

@@ -58,6 +58,7 @@ class Info(ctypes.Structure):
         ("size", ctypes.c_uint64),
         ("sha256", ctypes.c_char * 65),
         ("created_at", ctypes.c_char_p),
+        ("corrupt", ctypes.c_int),
     ]
 
 
