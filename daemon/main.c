@@ -97,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     int c;
     int64_t n;
 
+    memset(o, 0, sizeof(*o));
     snprintf(o->host, sizeof(o->host), "127.0.0.1");
     o->port = 8420;
     o->data = "./data";

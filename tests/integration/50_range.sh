@@ -73,6 +73,7 @@ expect_range "Range bytes=-500 answers the last 500 bytes" "bytes=-500" $((N - 5
 expect_range "Range bytes=-1000000 (suffix longer than the blob) answers it whole as 206" "bytes=-1000000" 0 $N
 expect_range "Range bytes=99990-200000 clamps the end" "bytes=99990-200000" 99990 10
 expect_range "Range bytes=$((N - 1))-$((N - 1)) answers the last byte" "bytes=$((N - 1))-$((N - 1))" $((N - 1)) 1
+expect_range "Range bytes=10-99999999999999999999 (end past 2^64) clamps the end" "bytes=10-99999999999999999999" 10 $((N - 10))
 
 # expect_416 RANGE
 expect_416()
