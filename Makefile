@@ -211,3 +211,6 @@ clean:
 	rm -rf build build-san
 
 -include $(DAEMON_OBJ:.o=.d) $(FP_OBJ:.o=.d) $(UNIT_BIN:=.d) $(LIBCKPT_OBJ:.o=.d) $(BUILD)/client/cli.d
+
+# Test-only targets (fuzzing, soak, long crash loops) live beside their tests.
+include $(sort $(wildcard tests/mk/*.mk))
