@@ -17,10 +17,26 @@
 #include "log.h"
 #include "migrations.h"
 
+/* A connection and its prepared statements. Statements are prepared once
+ * (SQLITE_PREPARE_PERSISTENT) and reset after each use: parsing SQL was
+ * most of the CPU time of a small query. A connection is used by one
+ * thread at a time (the writer lock, the reader pool), so is its cache. */
+#define STMT_CACHE 24
+
+struct conn {
+    sqlite3 *db;
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+        bool busy;
+    } cache[STMT_CACHE];
+    unsigned next_evict;
+};
+
 struct index {
-    sqlite3 *writer;
+    struct conn writer;
     pthread_mutex_t write_lock;
-    sqlite3 **readers;
+    struct conn *readers;
     bool *reader_busy;
     unsigned n_readers;
     pthread_mutex_t pool_lock;
@@ -54,6 +70,74 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
     return rc == SQLITE_OK ? 0 : errno_from_sqlite(db, rc, "prepare");
+}
+
+/* A statement for sql on cn, from its cache when possible. Pair with
+ * release(). */
+static int cprepare(struct conn *cn, const char *sql, sqlite3_stmt **st)
+{
+    unsigned free_slot = STMT_CACHE;
+
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        if (!cn->cache[i].sql) {
+            if (free_slot == STMT_CACHE)
+                free_slot = i;
+        } else if (!cn->cache[i].busy && strcmp(cn->cache[i].sql, sql) == 0) {
+            cn->cache[i].busy = true;
+            *st = cn->cache[i].st;
+            return 0;
+        }
+    }
+    int rc = sqlite3_prepare_v3(cn->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK)
+        return errno_from_sqlite(cn->db, rc, "prepare");
+    if (free_slot == STMT_CACHE) { /* full: evict one that is not in use */
+        for (unsigned n = 0; n < STMT_CACHE && free_slot == STMT_CACHE; n++) {
+            unsigned i = (cn->next_evict + n) % STMT_CACHE;
+            if (!cn->cache[i].busy) {
+                sqlite3_finalize(cn->cache[i].st);
+                free(cn->cache[i].sql);
+                cn->cache[i].sql = NULL;
+                free_slot = i;
+            }
+        }
+        cn->next_evict = (free_slot + 1) % STMT_CACHE;
+    }
+    if (free_slot < STMT_CACHE && (cn->cache[free_slot].sql = strdup(sql))) {
+        cn->cache[free_slot].st = *st;
+        cn->cache[free_slot].busy = true;
+    }
+    return 0;
+}
+
+/* Done with a statement from cprepare: reset it for the next use (which
+ * also ends its read of the database), or finalize it if not cached. */
+static void release(struct conn *cn, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        if (cn->cache[i].sql && cn->cache[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            cn->cache[i].busy = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+static void close_conn(struct conn *cn)
+{
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        if (cn->cache[i].sql) {
+            sqlite3_finalize(cn->cache[i].st);
+            free(cn->cache[i].sql);
+            cn->cache[i].sql = NULL;
+        }
+    }
+    sqlite3_close(cn->db);
+    cn->db = NULL;
 }
 
 static int open_conn(const char *path, int flags, sqlite3 **out)
@@ -154,16 +238,17 @@ int index_open(const char *path, unsigned readers, struct index **out)
         r = -ENOMEM;
         goto fail;
     }
-    r = open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &ix->writer);
+    r = open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &ix->writer.db);
     if (r < 0)
         goto fail;
-    if ((r = exec(ix->writer, "PRAGMA journal_mode = WAL")) < 0 ||
-        (r = exec(ix->writer, "PRAGMA synchronous = FULL")) < 0 || (r = migrate(ix->writer)) < 0)
+    if ((r = exec(ix->writer.db, "PRAGMA journal_mode = WAL")) < 0 ||
+        (r = exec(ix->writer.db, "PRAGMA synchronous = FULL")) < 0 ||
+        (r = migrate(ix->writer.db)) < 0)
         goto fail;
-    if ((r = quick_check(ix->writer)) < 0)
+    if ((r = quick_check(ix->writer.db)) < 0)
         goto fail;
     for (unsigned i = 0; i < readers; i++) {
-        r = open_conn(path, SQLITE_OPEN_READONLY, &ix->readers[i]);
+        r = open_conn(path, SQLITE_OPEN_READONLY, &ix->readers[i].db);
         if (r < 0)
             goto fail;
         ix->n_readers++;
@@ -179,9 +264,9 @@ void index_close(struct index *ix)
 {
     if (!ix)
         return;
-    for (unsigned i = 0; i < ix->n_readers; i++)
-        sqlite3_close(ix->readers[i]);
-    sqlite3_close(ix->writer);
+    for (unsigned i = 0; ix->readers && i < ix->n_readers; i++)
+        close_conn(&ix->readers[i]);
+    close_conn(&ix->writer);
     free(ix->readers);
     free(ix->reader_busy);
     pthread_mutex_destroy(&ix->write_lock);
@@ -190,7 +275,7 @@ void index_close(struct index *ix)
     free(ix);
 }
 
-static sqlite3 *reader_get(struct index *ix, unsigned *slot)
+static struct conn *reader_get(struct index *ix, unsigned *slot)
 {
     pthread_mutex_lock(&ix->pool_lock);
     for (;;) {
@@ -199,7 +284,7 @@ static sqlite3 *reader_get(struct index *ix, unsigned *slot)
                 ix->reader_busy[i] = true;
                 pthread_mutex_unlock(&ix->pool_lock);
                 *slot = i;
-                return ix->readers[i];
+                return &ix->readers[i];
             }
         }
         pthread_cond_wait(&ix->pool_cond, &ix->pool_lock);
@@ -219,10 +304,11 @@ static void copy_text(char *dst, size_t size, const unsigned char *src)
     snprintf(dst, size, "%s", src ? (const char *)src : "");
 }
 
-static int load_metrics(sqlite3 *db, struct ckpt_record *rec)
+static int load_metrics(struct conn *cn, struct ckpt_record *rec)
 {
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT name, value FROM metrics WHERE checkpoint_id = ? ORDER BY name",
+    int r = cprepare(cn, "SELECT name, value FROM metrics WHERE checkpoint_id = ? ORDER BY name",
                     &st);
     if (r < 0)
         return r;
@@ -236,12 +322,12 @@ static int load_metrics(sqlite3 *db, struct ckpt_record *rec)
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = errno_from_sqlite(db, rc, "metrics");
-    sqlite3_finalize(st);
+    release(cn, st);
     return r;
 }
 
 /* Fill rec from the RECORD_COLUMNS of the current row, then its metrics. */
-static int read_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *rec)
+static int read_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->id = sqlite3_column_int64(st, 0);
@@ -262,12 +348,13 @@ static int read_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *rec)
     copy_text(rec->sha256, sizeof(rec->sha256), sqlite3_column_text(st, 6));
     rec->created_ms = sqlite3_column_int64(st, 7);
     rec->corrupt = sqlite3_column_int(st, 8) != 0;
-    return load_metrics(db, rec);
+    return load_metrics(cn, rec);
 }
 
 /* Run a prepared single-row query into *out: -ENOENT when it has no row. */
-static int one_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *out)
+static int one_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *out)
 {
+    sqlite3 *db = cn->db;
     struct ckpt_record rec;
     int rc = sqlite3_step(st), r;
 
@@ -275,16 +362,17 @@ static int one_record(sqlite3 *db, sqlite3_stmt *st, struct ckpt_record *out)
         return -ENOENT;
     if (rc != SQLITE_ROW)
         return errno_from_sqlite(db, rc, "query");
-    r = read_record(db, st, &rec);
+    r = read_record(cn, st, &rec);
     if (r == 0)
         *out = rec;
     return r;
 }
 
-static int run_exists(sqlite3 *db, const char *run, bool *exists)
+static int run_exists(struct conn *cn, const char *run, bool *exists)
 {
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT 1 FROM checkpoints WHERE run = ? LIMIT 1", &st);
+    int r = cprepare(cn, "SELECT 1 FROM checkpoints WHERE run = ? LIMIT 1", &st);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
@@ -293,21 +381,22 @@ static int run_exists(sqlite3 *db, const char *run, bool *exists)
         *exists = rc == SQLITE_ROW;
     else
         r = errno_from_sqlite(db, rc, "run_exists");
-    sqlite3_finalize(st);
+    release(cn, st);
     return r;
 }
 
 int index_ping(struct index *ix)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT count(*) FROM sqlite_schema", &st);
+    int r = cprepare(cn, "SELECT count(*) FROM sqlite_schema", &st);
     if (r == 0) {
         int rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             r = errno_from_sqlite(db, rc, "ping");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -321,7 +410,8 @@ static int bind_optional_int(sqlite3_stmt *st, int i, bool has, int64_t v)
 int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
                  const char *sha_hex, int64_t created_ms, struct ckpt_record *out)
 {
-    sqlite3 *db = ix->writer;
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st = NULL;
     int64_t id = 0;
     int r, rc;
@@ -329,7 +419,7 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
     pthread_mutex_lock(&ix->write_lock);
     if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
         goto out;
-    r = prepare(db,
+    r = cprepare(cn,
                 "INSERT INTO checkpoints (run, epoch, step, loss, size, sha256, created_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &st);
@@ -346,14 +436,14 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
     sqlite3_bind_text(st, 6, sha_hex, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, created_ms);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(cn, st);
     st = NULL;
     if (rc != SQLITE_DONE) {
         r = errno_from_sqlite(db, rc, "insert checkpoint");
         goto rollback;
     }
     id = sqlite3_last_insert_rowid(db);
-    r = prepare(db, "INSERT INTO metrics (checkpoint_id, name, value) VALUES (?, ?, ?)", &st);
+    r = cprepare(cn, "INSERT INTO metrics (checkpoint_id, name, value) VALUES (?, ?, ?)", &st);
     if (r < 0)
         goto rollback;
     for (size_t i = 0; i < meta->n_metrics; i++) {
@@ -367,7 +457,7 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
             goto rollback;
         }
     }
-    sqlite3_finalize(st);
+    release(cn, st);
     st = NULL;
     if ((r = exec(db, "COMMIT")) < 0)
         goto rollback;
@@ -381,7 +471,7 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
     out->created_ms = created_ms;
     return 0;
 rollback:
-    sqlite3_finalize(st);
+    release(cn, st);
     exec(db, "ROLLBACK");
 out:
     pthread_mutex_unlock(&ix->write_lock);
@@ -391,7 +481,8 @@ out:
 int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
                  bool *unreferenced)
 {
-    sqlite3 *db = ix->writer;
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st = NULL;
     char sha[SHA256_HEX_LEN + 1];
     bool referenced = false;
@@ -400,7 +491,7 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
     pthread_mutex_lock(&ix->write_lock);
     if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
         goto out;
-    if ((r = prepare(db, "SELECT sha256 FROM checkpoints WHERE id = ?", &st)) < 0)
+    if ((r = cprepare(cn, "SELECT sha256 FROM checkpoints WHERE id = ?", &st)) < 0)
         goto rollback;
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
@@ -413,7 +504,7 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
         goto rollback;
     }
     copy_text(sha, sizeof(sha), sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    release(cn, st);
     st = NULL;
 
     static const char *const deletes[] = {
@@ -421,23 +512,23 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
         "DELETE FROM checkpoints WHERE id = ?",
     };
     for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++) {
-        if ((r = prepare(db, deletes[i], &st)) < 0)
+        if ((r = cprepare(cn, deletes[i], &st)) < 0)
             goto rollback;
         sqlite3_bind_int64(st, 1, id);
         rc = sqlite3_step(st);
-        sqlite3_finalize(st);
+        release(cn, st);
         st = NULL;
         if (rc != SQLITE_DONE) {
             r = errno_from_sqlite(db, rc, "delete");
             goto rollback;
         }
     }
-    if ((r = prepare(db, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st)) < 0)
+    if ((r = cprepare(cn, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st)) < 0)
         goto rollback;
     sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     referenced = rc == SQLITE_ROW;
-    sqlite3_finalize(st);
+    release(cn, st);
     st = NULL;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         r = errno_from_sqlite(db, rc, "delete refcount");
@@ -450,7 +541,7 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
     *unreferenced = !referenced;
     return 0;
 rollback:
-    sqlite3_finalize(st);
+    release(cn, st);
     exec(db, "ROLLBACK");
 out:
     pthread_mutex_unlock(&ix->write_lock);
@@ -460,13 +551,13 @@ out:
 int index_get(struct index *ix, int64_t id, struct ckpt_record *out)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.id = ?", &st);
+    int r = cprepare(cn, "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.id = ?", &st);
     if (r == 0) {
         sqlite3_bind_int64(st, 1, id);
-        r = one_record(db, st, out);
-        sqlite3_finalize(st);
+        r = one_record(cn, st, out);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -475,16 +566,16 @@ int index_get(struct index *ix, int64_t id, struct ckpt_record *out)
 int index_latest(struct index *ix, const char *run, struct ckpt_record *out)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
-    int r = prepare(db,
+    int r = cprepare(cn,
                     "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ? "
                     "AND c.corrupt = 0 ORDER BY c.id DESC LIMIT 1",
                     &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
-        r = one_record(db, st, out);
-        sqlite3_finalize(st);
+        r = one_record(cn, st, out);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -507,17 +598,17 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
     };
     bool by_loss = strcmp(metric, "loss") == 0, exists;
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
-    int r = prepare(db, sql[!by_loss][maximize], &st);
+    int r = cprepare(cn, sql[!by_loss][maximize], &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
         if (!by_loss)
             sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-        r = one_record(db, st, out);
-        sqlite3_finalize(st);
+        r = one_record(cn, st, out);
+        release(cn, st);
     }
-    if (r == -ENOENT && run_exists(db, run, &exists) == 0 && exists)
+    if (r == -ENOENT && run_exists(cn, run, &exists) == 0 && exists)
         r = -ENODATA;
     reader_put(ix, slot);
     return r;
@@ -598,18 +689,19 @@ int index_list(struct index *ix, const struct list_query *q,
     list_sql(q, sql, sizeof(sql));
 
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     /* One read transaction: the page and its metrics come from one snapshot. */
     if ((r = exec(db, "BEGIN")) < 0)
         goto out;
-    if ((r = run_exists(db, q->run, &exists)) < 0)
+    if ((r = run_exists(cn, q->run, &exists)) < 0)
         goto end;
     if (!exists) {
         r = -ENOENT;
         goto end;
     }
-    if ((r = prepare(db, sql, &st)) < 0)
+    if ((r = cprepare(cn, sql, &st)) < 0)
         goto end;
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":run"), q->run, -1, SQLITE_STATIC);
     if (q->order == ORDER_METRIC)
@@ -636,7 +728,7 @@ int index_list(struct index *ix, const struct list_query *q,
             *has_next = true;
             break;
         }
-        if ((r = read_record(db, st, &rec)) < 0)
+        if ((r = read_record(cn, st, &rec)) < 0)
             break;
         last.id = rec.id;
         if (q->order == ORDER_CREATED) {
@@ -656,7 +748,7 @@ int index_list(struct index *ix, const struct list_query *q,
     }
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = errno_from_sqlite(db, rc, "list");
-    sqlite3_finalize(st);
+    release(cn, st);
     if (r == 0 && *has_next)
         *next = last;
 end:
@@ -669,9 +761,10 @@ out:
 int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *run), void *ctx)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int rc, r = prepare(db,
+    int rc, r = cprepare(cn,
                         "SELECT g.run, g.n, g.bytes, g.best, c.epoch, c.created_ms FROM "
                         "(SELECT run, count(*) AS n, sum(size) AS bytes, min(loss) AS best, "
                         "max(id) AS last FROM checkpoints GROUP BY run) g "
@@ -694,7 +787,7 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
     }
     if (r == 0 && rc != SQLITE_DONE)
         r = errno_from_sqlite(db, rc, "runs");
-    sqlite3_finalize(st);
+    release(cn, st);
 out:
     reader_put(ix, slot);
     return r;
@@ -703,9 +796,10 @@ out:
 int index_blob_referenced(struct index *ix, const char *sha_hex, bool *referenced)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st);
+    int r = cprepare(cn, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -713,7 +807,7 @@ int index_blob_referenced(struct index *ix, const char *sha_hex, bool *reference
             *referenced = rc == SQLITE_ROW;
         else
             r = errno_from_sqlite(db, rc, "blob_referenced");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -759,12 +853,13 @@ static void read_token(sqlite3_stmt *st, struct token_row *t)
 
 int index_token_add(struct index *ix, const struct token_row *t)
 {
-    sqlite3 *db = ix->writer;
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int r;
 
     pthread_mutex_lock(&ix->write_lock);
-    r = prepare(db,
+    r = cprepare(cn,
                 "INSERT INTO tokens (id, name, role, run_prefix, secret_sha256, created_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 &st);
@@ -780,7 +875,7 @@ int index_token_add(struct index *ix, const struct token_row *t)
             r = -EEXIST;
         else if (rc != SQLITE_DONE)
             r = errno_from_sqlite(db, rc, "insert token");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     pthread_mutex_unlock(&ix->write_lock);
     return r;
@@ -789,9 +884,10 @@ int index_token_add(struct index *ix, const struct token_row *t)
 int index_token_get(struct index *ix, const char *id, struct token_row *out)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
+    int r = cprepare(cn, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id = ?", &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -801,7 +897,7 @@ int index_token_get(struct index *ix, const char *id, struct token_row *out)
             r = -ENOENT;
         else
             r = errno_from_sqlite(db, rc, "token");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -809,12 +905,13 @@ int index_token_get(struct index *ix, const char *id, struct token_row *out)
 
 int index_token_revoke(struct index *ix, const char *id, int64_t now_ms)
 {
-    sqlite3 *db = ix->writer;
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int r;
 
     pthread_mutex_lock(&ix->write_lock);
-    r = prepare(db, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", &st);
+    r = cprepare(cn, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", &st);
     if (r == 0) {
         sqlite3_bind_int64(st, 1, now_ms);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -823,7 +920,7 @@ int index_token_revoke(struct index *ix, const char *id, int64_t now_ms)
             r = errno_from_sqlite(db, rc, "revoke token");
         else if (sqlite3_changes(db) == 0)
             r = 1; /* decided below, outside the statement */
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     pthread_mutex_unlock(&ix->write_lock);
     if (r == 1) {
@@ -836,9 +933,10 @@ int index_token_revoke(struct index *ix, const char *id, int64_t now_ms)
 int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_row *t), void *ctx)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int rc, r = prepare(db, "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_ms, id", &st);
+    int rc, r = cprepare(cn, "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_ms, id", &st);
     if (r == 0) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             struct token_row t;
@@ -848,7 +946,7 @@ int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_r
         }
         if (r == 0 && rc != SQLITE_DONE)
             r = errno_from_sqlite(db, rc, "tokens");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -857,16 +955,17 @@ int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_r
 int index_tokens_exist(struct index *ix, bool *any)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = prepare(db, "SELECT EXISTS (SELECT 1 FROM tokens)", &st);
+    int r = cprepare(cn, "SELECT EXISTS (SELECT 1 FROM tokens)", &st);
     if (r == 0) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             *any = sqlite3_column_int(st, 0) != 0;
         else
             r = errno_from_sqlite(db, rc, "tokens_exist");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
@@ -874,12 +973,13 @@ int index_tokens_exist(struct index *ix, bool *any)
 
 int index_mark_corrupt(struct index *ix, const char *sha_hex, unsigned *marked)
 {
-    sqlite3 *db = ix->writer;
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int r;
 
     pthread_mutex_lock(&ix->write_lock);
-    r = prepare(db, "UPDATE checkpoints SET corrupt = 1 WHERE sha256 = ? AND corrupt = 0", &st);
+    r = cprepare(cn, "UPDATE checkpoints SET corrupt = 1 WHERE sha256 = ? AND corrupt = 0", &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -887,7 +987,7 @@ int index_mark_corrupt(struct index *ix, const char *sha_hex, unsigned *marked)
             r = errno_from_sqlite(db, rc, "mark corrupt");
         else if (marked)
             *marked = (unsigned)sqlite3_changes(db);
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     pthread_mutex_unlock(&ix->write_lock);
     return r;
@@ -897,9 +997,10 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
                     void *ctx)
 {
     unsigned slot;
-    sqlite3 *db = reader_get(ix, &slot);
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int rc, r = prepare(db,
+    int rc, r = cprepare(cn,
                         "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
                         "GROUP BY sha256",
                         &st);
@@ -912,7 +1013,7 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
         }
         if (r == 0 && rc != SQLITE_DONE)
             r = errno_from_sqlite(db, rc, "blobs");
-        sqlite3_finalize(st);
+        release(cn, st);
     }
     reader_put(ix, slot);
     return r;
