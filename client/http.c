@@ -297,6 +297,10 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_ms < 1000 ? 1L : c->stall_ms / 1000);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Bigger buffers than libcurl's 16 KiB / 64 KiB defaults: each buffer
+     * is one write or read plus one hash update, and checkpoints are big. */
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "libckpt/" CKPT_VERSION);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
