@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static void vlog(const char *level, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
+
 static void vlog(const char *level, const char *fmt, va_list ap)
 {
     char line[1024];

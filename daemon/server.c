@@ -521,6 +521,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue(req);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
