@@ -20,13 +20,19 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Runs while uploads commit, so each check-and-move holds the publish
+ * lock: a blob renamed into place by a commit whose row is not inserted
+ * yet must not look unreferenced. */
 static int remove_orphan(void *ctx, const char *sha_hex)
 {
     struct store *s = ctx;
     bool referenced;
+    pthread_mutex_lock(&s->publish_lock);
     int r = index_blob_referenced(s->index, sha_hex, &referenced);
-    if (r < 0)
+    if (r < 0) {
+        pthread_mutex_unlock(&s->publish_lock);
         return r;
+    }
     if (!referenced) {
         /* Left by a crash between rename and index commit, or by hand:
          * move it aside rather than delete what someone may want back. */
@@ -34,6 +40,7 @@ static int remove_orphan(void *ctx, const char *sha_hex)
         log_info("moved unreferenced blob %s to quarantine/%s", sha_hex,
                  rr < 0 ? " (failed)" : "");
     }
+    pthread_mutex_unlock(&s->publish_lock);
     return 0;
 }
 
@@ -56,10 +63,6 @@ int store_open(const char *dir, unsigned readers, struct store **out)
     }
     if ((r = index_open(path, readers, &s->index)) < 0) {
         log_error("cannot open index '%s': %s", path, strerror(-r));
-        goto fail;
-    }
-    if ((r = blobstore_each(s->blobs, remove_orphan, s)) < 0) {
-        log_error("cannot sweep unreferenced blobs: %s", strerror(-r));
         goto fail;
     }
     *out = s;
@@ -194,7 +197,13 @@ static int scan_blob(void *ctx, const char *sha_hex, uint64_t size)
 int store_recovery_scan(struct store *s)
 {
     struct scan sc = {.s = s};
-    int r = index_each_blob(s->index, scan_blob, &sc);
+    int r = blobstore_each(s->blobs, remove_orphan, s);
+
+    if (r < 0) {
+        log_error("cannot sweep unreferenced blobs: %s", strerror(-r));
+        return r;
+    }
+    r = index_each_blob(s->index, scan_blob, &sc);
     failpoint("during-recovery-crash");
 
     /* Marked after the walk: index_each_blob holds a read snapshot. */

@@ -19,8 +19,7 @@ struct store {
 };
 
 /* Open the data directory dir (which must exist): blobs, temp sweep, index
- * with migrations, and removal of blobs no checkpoint refers to (left by a
- * crash between rename and insert). readers: index read connections. */
+ * with migrations and quick_check. readers: index read connections. */
 int store_open(const char *dir, unsigned readers, struct store **out);
 
 /* Close; NULL is a no-op. */
@@ -47,10 +46,12 @@ int store_open_blob(struct store *s, const struct ckpt_record *rec, int *fd, uin
  * durable. Reads keep working. */
 bool store_read_only(struct store *s);
 
-/* Check every blob the index refers to exists with the right size; flag
- * the checkpoints of those that do not as corrupt. Returns how many blobs
- * were bad, or a negative errno. Run it after startup (it stats every
- * blob once). */
+/* After startup, while serving: move blobs no checkpoint refers to (left
+ * by a crash between rename and insert) to quarantine/, then check every
+ * blob the index refers to exists with the right size and flag the
+ * checkpoints of those that do not as corrupt. Returns how many blobs were
+ * bad, or a negative errno. It visits every blob once, so it runs in the
+ * background: startup time does not grow with the number of blobs. */
 int store_recovery_scan(struct store *s);
 
 #endif
