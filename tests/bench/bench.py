@@ -14,6 +14,7 @@ BENCH_DISK_DIR (a directory on the real disk, default /var/tmp), BENCH_TMPFS_DIR
 """
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -288,7 +289,8 @@ class Row:
         self.scenario, self.fs, self.unit = scenario, fs, unit
         self.a, self.b_label, self.b = a, b_label, b
         self.target, self.target_text = target, target_text
-        self.ratios = [x / y for x, y in zip(a, b)] if b else None
+        # A ratio needs a non-zero peer in every round (CPU time comes in 10 ms ticks).
+        self.ratios = [x / y for x, y in zip(a, b)] if b and all(b) else None
 
     def met(self):
         if not self.target:
@@ -311,7 +313,12 @@ class Row:
                 "—" if m is None else ("met" if m else "**MISSED**")]
 
 
+TMPFS_LABEL = ["tmpfs"]  # "disk (no tmpfs)" when no tmpfs could be had
+
+
 def add(section, row):
+    if row.fs == "tmpfs":
+        row.fs = TMPFS_LABEL[0]
     ROWS.append((section, row))
     c = row.cells()
     log("%s | %s | %s: ckptd %s | %s | ratio %s | %s %s" % (c[0], c[1], c[2], c[3], c[4], c[5],
@@ -382,6 +389,12 @@ class Bench:
         return 0
 
     def setup_dirs(self):
+        self.binsum = binary_sum()
+        # The commit under test is the one checked out when the run starts.
+        self.commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                          check=False).stdout.strip()
+        self.dirty = run(["git", "-C", ROOT, "status", "--porcelain", "-uno"],
+                         check=False).stdout.strip()
         disk_parent = os.environ.get("BENCH_DISK_DIR", "/var/tmp")
         if self.fs_type(disk_parent) in ("tmpfs", "ramfs"):
             note("%s is %s, not a disk: disk rows measure memory" % (disk_parent,
@@ -412,7 +425,9 @@ class Bench:
         if not self.tmpfs:
             self.tmpfs = tempfile.mkdtemp(prefix="ckpt-bench-tmpfs.", dir=disk_parent)
             self.work_dirs.append(self.tmpfs)
-            note("no tmpfs available: the 'tmpfs' rows run on the disk (%s)" % self.tmpfs)
+            TMPFS_LABEL[0] = "disk (no tmpfs)"
+            note("no tmpfs available: the rows marked 'disk (no tmpfs)' ran on the disk (%s) "
+                 "instead" % self.tmpfs)
         # Scale down when memory or space is short, and say so.
         room = min(self.free_bytes(self.tmpfs), self.mem_available())
         while self.size > 64 * MiB and 5 * self.size + GiB > room:
@@ -532,7 +547,7 @@ class Bench:
 
     def upload_big(self):
         size = self.size
-        log("1 GiB upload, tmpfs: ckptd vs nginx PUT vs openssl dgst")
+        log("%s upload, tmpfs: ckptd vs nginx PUT vs openssl dgst" % human(size))
         ck = self.ck["tmpfs"]
         dst = self.ng_path("tmpfs", "up.bin")
 
@@ -735,8 +750,9 @@ class Bench:
         label = "`ckpt pull` %s (hashes, fsyncs)" % human(size)
         add("transfer", Row(label, fs, "MB/s", res["pull"], "`curl -o`", res["curl"],
                             ("ratio", 0.95), "≥ 0.95× curl"))
-        add("transfer", Row(label, fs, "MB/s", res["pull"], "`curl -o` + fsync",
-                            res["curl_fsync"]))
+        if fs == "disk":
+            add("transfer", Row(label, fs, "MB/s", res["pull"], "`curl -o` + fsync",
+                                res["curl_fsync"]))
         ck.delete(cid)
 
     def tiny(self):
@@ -837,9 +853,9 @@ class Bench:
         self.scale_rows = []
         for level, n in enumerate(levels):
             if level == len(levels) - 1:
-                # The largest level costs about 100 s per million on this kind of machine;
+                # The largest level costs about 70 s per million on this kind of machine;
                 # the metadata and RSS scenarios after it need about 70 s.
-                while n > levels[-2] and elapsed() + 100 * n / 1e6 + 70 > BUDGET - 30:
+                while n > levels[-2] and elapsed() + 70 * n / 1e6 + 70 > BUDGET - 30:
                     n //= 2
                 if n != levels[-1]:
                     note("index scale: the largest level was scaled down from %s to %s "
@@ -850,17 +866,18 @@ class Bench:
             self.build_index(data, n)
             built = time.monotonic() - t
             starts = []
-            runs = RUNS
             i = 0
             while True:
                 c = Ckptd(data, self.logs + "/ckptd-scale.log")
                 if i:
                     starts.append(c.startup * 1e3)
                 elif c.startup > 3:
-                    runs = 1
-                    note("startup with %s checkpoints took %.1f s in the warm-up, so it was "
-                         "counted once, not %d times" % (human_n(n), c.startup, RUNS))
-                if i == runs:
+                    # A start this slow is not a warm-up effect: count it, once.
+                    starts.append(c.startup * 1e3)
+                    note("startup with %s checkpoints took %.1f s, so it was measured once, "
+                         "not %d times after a warm-up" % (human_n(n), c.startup, RUNS))
+                    break
+                if i == RUNS:
                     break
                 c.stop()
                 i += 1
@@ -871,7 +888,8 @@ class Bench:
 
             def q(url, key):
                 def fn(_r):
-                    return {key: wrk(url, 1, 1, secs)["avg"] * 1e3}
+                    w = wrk(url, 1, 1, secs)
+                    return {key: w["p50"] * 1e3, key + "_avg": w["avg"] * 1e3}
                 return fn
 
             def ins(_r):
@@ -898,7 +916,9 @@ class Bench:
              "was stopped (10 runs of N/10 checkpoints, random loss, one metric each), with a "
              "sparse 1 KiB blob file per checkpoint; startup is exec → ready line with those "
              "files present; queries on run-0 (N/10 rows) over HTTP with wrk, 1 connection, "
-             "%d s, after ckptd's background recovery scan finished; inserts are real 1 KiB "
+             "%d s, after ckptd's background recovery scan finished (busy after start), "
+             "latency = wrk's median (p50), which other work on the machine disturbs less "
+             "than the mean; inserts are real 1 KiB "
              "uploads, 16 clients, %d s; on tmpfs; warm-up + %d counted rounds"
              % (secs, secs, counted))
 
@@ -1029,18 +1049,21 @@ class Bench:
                     break
         disk_dev = run(["df", "--output=source", self.disk]).stdout.split("\n")[1].strip()
         ngv = run(["nginx", "-v"]).stderr.strip().replace("nginx version: ", "")
+        binsum = self.binsum
+        if binary_sum() != binsum:
+            note("**build/ckptd changed on disk during the run**: some rows measured another "
+                 "binary")
         return ("%d cores, %s, kernel %s, %.0f GiB RAM; tmpfs: %s (%s); disk: %s (%s on %s); "
-                "%s, %s, %s" % (os.cpu_count(), model, os.uname().release,
+                "%s (binary sha256 %s…), %s, %s" % (os.cpu_count(), model, os.uname().release,
                                 os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB,
                                 os.path.dirname(self.tmpfs) if not self.mounted else self.mounted,
                                 self.fs_name(self.tmpfs), os.path.dirname(self.disk),
                                 self.fs_name(self.disk), disk_dev,
-                                run([CKPTD, "--version"]).stdout.strip(), ngv,
+                                run([CKPTD, "--version"]).stdout.strip(), binsum, ngv,
                                 run(["curl", "--version"]).stdout.split("\n")[0].split(" (")[0]))
 
     def report(self):
-        commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
-        dirty = run(["git", "-C", ROOT, "status", "--porcelain", "-uno"], check=False).stdout.strip()
+        commit, dirty = self.commit, self.dirty
         today = datetime.date.today().isoformat()
         L = []
         L.append("# ckpt benchmark %s, commit %s%s" % (today, commit or "?",
@@ -1080,7 +1103,7 @@ class Bench:
             L.append("")
             L.append("## Index scale (tmpfs; target: flat growth, best < 1 ms at 1M)")
             L.append("")
-            L.append("| checkpoints | `/best` µs | list of 10 µs | inserts/s (1 KiB, 16 clients) "
+            L.append("| checkpoints | `/best` p50 µs | list of 10 p50 µs | inserts/s (1 KiB, 16 clients) "
                      "| startup ms | busy after start s | VmHWM MiB | fixture build s |")
             L.append("|---|---|---|---|---|---|---|---|")
             for n, res, starts, hwm, built, scan in self.scale_rows:
@@ -1194,6 +1217,11 @@ class Bench:
             os.rmdir(self.mounted)
 
 
+def binary_sum():
+    with open(CKPTD, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
 def human(n):
     if n >= GiB and n % GiB == 0:
         return "%d GiB" % (n // GiB)
@@ -1239,8 +1267,11 @@ def main():
                  "(the daemon's fsync, the same for both clients, dominates there)")
         b.stop_servers()
         b.report()
-    except (BenchError, subprocess.TimeoutExpired, OSError, KeyboardInterrupt) as e:
-        print("bench: %s" % e, file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as e:  # report, show the logs, clean up
+        print("bench: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        if not isinstance(e, (BenchError, subprocess.TimeoutExpired, OSError)):
+            import traceback
+            traceback.print_exc()
         for c in Ckptd.every:
             if c.died():
                 print("bench: ckptd pid %d (%s) died, exit %s" % (c.proc.pid, c.data,
