@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "ckpt_limits.h"
 #include "digest.h"
 #include "failpoint.h"
 
@@ -112,6 +113,7 @@ int blobstore_open(const char *dir, struct blobstore **out)
     if (r < 0)
         goto fail;
     bs->dir_fd = dfd;
+    blobstore_keep_reserve(bs); /* best effort: a full disk starts without */
     *out = bs;
     return 0;
 fail:
@@ -303,6 +305,32 @@ int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_
     snprintf(dst, sizeof(dst), "quarantine/%s.%lld", sha_hex, (long long)now_ms);
     if (renameat(bs->blobs_fd, path, bs->dir_fd, dst) < 0)
         return -errno;
+    return 0;
+}
+
+int blobstore_release_reserve(struct blobstore *bs)
+{
+    if (unlinkat(bs->dir_fd, "reserve", 0) < 0)
+        return -errno;
+    return 0;
+}
+
+int blobstore_keep_reserve(struct blobstore *bs)
+{
+    struct stat st;
+    int fd, r;
+
+    if (fstatat(bs->dir_fd, "reserve", &st, 0) == 0 && st.st_size >= RESERVE_BYTES)
+        return 0;
+    fd = openat(bs->dir_fd, "reserve", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    r = posix_fallocate(fd, 0, RESERVE_BYTES);
+    close(fd);
+    if (r != 0) {
+        unlinkat(bs->dir_fd, "reserve", 0); /* all or nothing */
+        return -r;
+    }
     return 0;
 }
 

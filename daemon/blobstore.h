@@ -59,6 +59,13 @@ bool blobstore_sync_failed(struct blobstore *bs);
  * reading the old bytes. */
 int blobstore_remove(struct blobstore *bs, const char *sha_hex);
 
+/* DIR/reserve, a preallocated file of RESERVE_BYTES kept so that a full
+ * disk can still record deletes. Release it (unlink) when the index hits
+ * ENOSPC; keep_reserve recreates it when there is room again. Both return
+ * 0 or a negative errno (-ENOENT: no reserve to release). */
+int blobstore_release_reserve(struct blobstore *bs);
+int blobstore_keep_reserve(struct blobstore *bs);
+
 /* Bytes available to unprivileged writers on the blob filesystem. */
 int blobstore_free_space(struct blobstore *bs, uint64_t *bytes);
 

@@ -40,5 +40,6 @@
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
+#define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
 
 #endif

@@ -17,6 +17,8 @@
 #include "log.h"
 #include "migrations.h"
 
+#include <stdatomic.h>
+
 /* A connection and its prepared statements. Statements are prepared once
  * (SQLITE_PREPARE_PERSISTENT) and reset after each use: parsing SQL was
  * most of the CPU time of a small query. A connection is used by one
@@ -35,6 +37,7 @@ struct conn {
 
 struct index {
     struct conn writer;
+    atomic_bool write_failed; /* a write transaction hit an I/O error */
     pthread_mutex_t write_lock;
     struct conn *readers;
     bool *reader_busy;
@@ -58,6 +61,21 @@ static int errno_from_sqlite(sqlite3 *db, int rc, const char *what)
         log_error("index: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         return -EIO;
     }
+}
+
+/* End a failed write transaction. A failed COMMIT may already have rolled
+ * back. A failed fsync of the WAL leaves the outcome unknown (the frames,
+ * commit frame included, may be replayed at the next open): after that the
+ * index is not trusted for writes any more. */
+static void rollback(struct index *ix, sqlite3 *db)
+{
+    /* Only a failed sync leaves the outcome open: frames whose write
+     * failed, or a full disk, never carry a valid commit frame. */
+    int ext = sqlite3_extended_errcode(db);
+    if (ext == SQLITE_IOERR_FSYNC || ext == SQLITE_IOERR_DIR_FSYNC)
+        atomic_store(&ix->write_failed, true);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -200,7 +218,8 @@ static int migrate(sqlite3 *db)
     }
     return exec(db, "COMMIT");
 fail:
-    exec(db, "ROLLBACK");
+    if (!sqlite3_get_autocommit(db))
+        exec(db, "ROLLBACK");
     return r;
 }
 
@@ -472,7 +491,7 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
     return 0;
 rollback:
     release(cn, st);
-    exec(db, "ROLLBACK");
+    rollback(ix, db);
 out:
     pthread_mutex_unlock(&ix->write_lock);
     return r;
@@ -542,7 +561,7 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
     return 0;
 rollback:
     release(cn, st);
-    exec(db, "ROLLBACK");
+    rollback(ix, db);
 out:
     pthread_mutex_unlock(&ix->write_lock);
     return r;
@@ -1017,4 +1036,9 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
     }
     reader_put(ix, slot);
     return r;
+}
+
+bool index_write_failed(struct index *ix)
+{
+    return atomic_load(&ix->write_failed);
 }

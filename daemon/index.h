@@ -89,6 +89,11 @@ int index_mark_corrupt(struct index *ix, const char *sha_hex, unsigned *marked);
 int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, uint64_t size),
                     void *ctx);
 
+/* True once a write transaction failed with an I/O error or a full disk
+ * in the middle: its outcome is unknown until the next open replays or
+ * drops it, so callers stop writing. */
+bool index_write_failed(struct index *ix);
+
 /* ---- tokens ------------------------------------------------------------ */
 
 enum role { ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };

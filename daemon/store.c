@@ -105,8 +105,17 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
     r = index_insert(s->index, meta, size, sha_hex, now_ms(), out);
     if (r == 0)
         failpoint("after-index-commit-crash");
-    if (r < 0 && created)
+    /* Busy, full, a failed write: SQLite rolled the insert back, so the
+     * new blob goes. A failed sync is different: the transaction may still
+     * be in the WAL and replayed at the next open, so the blob stays (a
+     * row without its blob would be a corrupt checkpoint); if the row
+     * never appears, the next start's sweep moves the blob to quarantine/.
+     * The index then refuses writes until restart (index_write_failed). */
+    if (r < 0 && created && !index_write_failed(s->index))
         blobstore_remove(s->blobs, sha_hex);
+    else if (r < 0 && created)
+        log_error("index insert for blob %s failed with an I/O error; the blob stays until "
+                  "the next start sweeps it", sha_hex);
     pthread_mutex_unlock(&s->publish_lock);
     return r;
 }
@@ -119,6 +128,12 @@ int store_delete(struct store *s, int64_t id)
 
     pthread_mutex_lock(&s->publish_lock);
     r = index_delete(s->index, id, sha_hex, &unreferenced);
+    if (r == -ENOSPC && blobstore_release_reserve(s->blobs) == 0) {
+        /* A full disk must not block the way out of it: the reserve file
+         * gives the index room to record the delete. */
+        log_info("disk full: released the reserve so a delete can proceed");
+        r = index_delete(s->index, id, sha_hex, &unreferenced);
+    }
     failpoint("during-delete-crash");
     if (r == 0 && unreferenced) {
         int rr = blobstore_remove(s->blobs, sha_hex);
@@ -127,6 +142,8 @@ int store_delete(struct store *s, int64_t id)
         if (rr < 0 && rr != -ENOENT)
             log_error("cannot remove blob %s: %s", sha_hex, strerror(-rr));
     }
+    if (r == 0)
+        blobstore_keep_reserve(s->blobs); /* refill it once there is room */
     pthread_mutex_unlock(&s->publish_lock);
     return r;
 }
@@ -160,7 +177,7 @@ int store_open_blob(struct store *s, const struct ckpt_record *rec, int *fd, uin
 
 bool store_read_only(struct store *s)
 {
-    return blobstore_sync_failed(s->blobs);
+    return blobstore_sync_failed(s->blobs) || index_write_failed(s->index);
 }
 
 struct scan {
