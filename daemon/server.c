@@ -260,6 +260,7 @@ static enum method method_of(const char *m)
 
 struct framing {
     bool space_before_colon;
+    unsigned hosts;
     unsigned content_lengths;
     bool differing_lengths;
     const char *first_length;
@@ -267,11 +268,15 @@ struct framing {
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+                                     size_t key_size, const char *value, size_t value_size)
 {
     struct framing *f = cls;
     size_t klen = strlen(key);
     (void)kind;
+    (void)key_size;
+    (void)value_size; /* 0.9.75 measures them with strlen: a NUL cuts both */
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        f->hosts++;
     /* "Content-Length : 5" reaches us as a header named "Content-Length ":
      * the body's length would be ignored and the body read as a request. */
     if (klen == 0 || key[klen - 1] == ' ' || key[klen - 1] == '\t')
@@ -297,7 +302,11 @@ static bool check_framing(struct request *req)
     /* Whatever goes wrong here, the body's extent is unknown: the reply
      * goes out at once and the connection closes after it. */
     req->reject_now = true;
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.hosts > 1) {
+        respond_error(req, E_BAD_REQUEST, "more than one Host header");
+        return false;
+    }
     if (f.space_before_colon) {
         respond_error(req, E_BAD_REQUEST, "whitespace between a header name and its colon");
         return false;
@@ -342,6 +351,7 @@ static bool parse_target(struct request *req)
 
     if (strlen(uri) > RAW_URI_MAX) {
         respond_error(req, E_BAD_REQUEST, "request target longer than %d bytes", RAW_URI_MAX);
+        req->reject_now = true; /* and close, as for every malformed request */
         return false;
     }
     req->buf = malloc(2 * strlen(uri) + 2);
@@ -446,6 +456,13 @@ static void begin(struct request *req, const char *method, const char *version)
     req->phase = PHASE_BODY;
     if (!check_framing(req))
         return;
+    /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty
+     * framing (1.0 has no chunked coding): refuse and close. */
+    if (strcmp(version, MHD_HTTP_VERSION_1_0) == 0 && req->chunked) {
+        respond_error(req, E_BAD_REQUEST, "Transfer-Encoding in an HTTP/1.0 request");
+        req->reject_now = true;
+        return;
+    }
     /* RFC 9112: an HTTP/1.1 request without Host is a 400. We check it
      * here rather than with MHD_OPTION_STRICT_FOR_CLIENT, whose own 400 in
      * 0.9.75 sends its status line and headers twice. */
