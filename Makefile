@@ -134,7 +134,11 @@ install: all
 	install -m 755 $(BUILD)/libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libckpt.so.$(VERSION)
 	ln -sf libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libckpt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libckpt.so
-	install -m 644 $(BUILD)/ckpt.pc $(DESTDIR)$(LIBDIR)/pkgconfig/ckpt.pc
+	# ckpt.pc names the install PREFIX, which need not be the one of `make`
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' client/ckpt.pc.in \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/ckpt.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/ckpt.pc
 	install -m 755 $(BUILD)/ckpt $(DESTDIR)$(BINDIR)/ckpt
 	install -m 755 $(BUILD)/ckptd $(DESTDIR)$(BINDIR)/ckptd
 	install -m 644 client/ckpt.1 $(DESTDIR)$(MANDIR)/man1/ckpt.1

@@ -22,7 +22,7 @@ struct failure_slot {
     bool used;
     unsigned char addr[16]; /* IPv4 mapped into the first 4 bytes */
     int family;
-    time_t window;          /* the minute the count belongs to */
+    time_t window;          /* when the current minute-long window began */
     unsigned count;
 };
 
@@ -133,23 +133,27 @@ static struct failure_slot *slot_for(struct auth *a, const struct sockaddr *peer
     return s;
 }
 
+/* A window opens at an address's first failure and lasts 60 s: past
+ * AUTH_FAILURES_PER_MINUTE failures in it, the address waits for its end
+ * (a sliding start, not calendar minutes, so the wait is never cut short
+ * by a minute boundary). */
 static bool throttled(struct auth *a, const struct sockaddr *peer)
 {
-    time_t minute = time(NULL) / 60;
+    time_t now = time(NULL);
     pthread_mutex_lock(&a->lock);
     struct failure_slot *s = slot_for(a, peer, false);
-    bool t = s && s->window == minute && s->count >= AUTH_FAILURES_PER_MINUTE;
+    bool t = s && now - s->window < 60 && s->count >= AUTH_FAILURES_PER_MINUTE;
     pthread_mutex_unlock(&a->lock);
     return t;
 }
 
 static void record_failure(struct auth *a, const struct sockaddr *peer)
 {
-    time_t minute = time(NULL) / 60;
+    time_t now = time(NULL);
     pthread_mutex_lock(&a->lock);
     struct failure_slot *s = slot_for(a, peer, true);
-    if (s->window != minute) {
-        s->window = minute;
+    if (now - s->window >= 60) {
+        s->window = now;
         s->count = 0;
     }
     s->count++;
