@@ -6,8 +6,9 @@ CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
 DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
               libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel
-# Wanted by the test suite, not required: the torch tests say SKIPPED without it.
-OPT_DEPS   := python3-torch
+# Wanted by the test suite, not required: without them the torch tests say SKIPPED and the
+# slow-client and soak tests use their Python stand-ins.
+OPT_DEPS   := python3-torch wrk slowhttptest
 VERSION    := 0.1.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local

@@ -407,8 +407,16 @@ void api_upload_begin(struct request *req)
         respond_error(req, E_READ_ONLY, NULL);
         return;
     }
-    if (!request_upload_slot(req)) {
+    switch (request_upload_slot(req)) {
+    case UPLOAD_SLOT_OK:
+        break;
+    case UPLOAD_SLOTS_FULL:
         respond_error(req, E_UNAVAILABLE, "too many uploads in progress; retry shortly");
+        respond_header(req, "Retry-After", "5");
+        return;
+    case UPLOAD_SLOTS_ADDRESS_FULL:
+        respond_error(req, E_UNAVAILABLE,
+                      "too many uploads in progress from your address; retry shortly");
         respond_header(req, "Retry-After", "5");
         return;
     }

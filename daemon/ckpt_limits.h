@@ -9,6 +9,7 @@
 #define METRICS_MAX 64             /* metric.NAME parameters per upload */
 #define QUERY_PARAMS_MAX 96        /* parameters in one query string */
 #define RAW_URI_MAX 8192           /* request target, bytes */
+#define HEADER_LINE_MAX (CONNECTION_MEMORY) /* no header line outgrows the pool */
 #define PATH_SEGMENTS_MAX 8        /* segments in a request path */
 #define LIST_LIMIT_DEFAULT 100     /* checkpoints per listing page */
 #define LIST_LIMIT_MAX 1000
@@ -37,6 +38,7 @@
 #define UPLOAD_RATE_WINDOW_S 20    /* upload bodies must move at least */
 #define UPLOAD_MIN_RATE 1024       /* this many bytes/s over each window */
 #define DEFAULT_MAX_UPLOADS 64     /* concurrent uploads; more answer 503 */
+#define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000

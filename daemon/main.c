@@ -35,7 +35,7 @@ struct options {
     const char *data;
     uint64_t max_upload;
     unsigned threads;
-    unsigned max_uploads;
+    unsigned max_uploads, max_uploads_per_ip;
     unsigned header_timeout_s, rate_window_s;
     uint64_t min_upload_rate;
     bool insecure;
@@ -61,6 +61,8 @@ static void usage(FILE *f)
             "  --threads N           HTTP event threads, 1-%d (default %d)\n"
             "  --max-uploads N       concurrent uploads; more answer 503 with Retry-After\n"
             "                        (default %d)\n"
+            "  --max-uploads-per-ip N  the same from one client address (default %d;\n"
+            "                        behind a reverse proxy, set it to --max-uploads)\n"
             "  --header-timeout S    close connections whose request headers take longer\n"
             "                        (or idle keep-alive connections; default %d)\n"
             "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
@@ -77,7 +79,7 @@ static void usage(FILE *f)
             "\n"
             "SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests in flight\n"
             "%d seconds, aborts the rest (an aborted upload leaves nothing) and exits 0.\n",
-            THREADS_MAX, DEFAULT_THREADS, DEFAULT_MAX_UPLOADS, HEADER_DEADLINE_S, UPLOAD_MIN_RATE,
+            THREADS_MAX, DEFAULT_THREADS, DEFAULT_MAX_UPLOADS, DEFAULT_MAX_UPLOADS_PER_IP, HEADER_DEADLINE_S, UPLOAD_MIN_RATE,
             UPLOAD_RATE_WINDOW_S, SHUTDOWN_GRACE_S);
 }
 
@@ -89,6 +91,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {"insecure", no_argument, NULL, 'I'},
         {"max-uploads", required_argument, NULL, 'U'},
+        {"max-uploads-per-ip", required_argument, NULL, 'P'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"min-upload-rate", required_argument, NULL, 'R'},
         {"upload-rate-window", required_argument, NULL, 'W'},
@@ -104,6 +107,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->max_upload = DEFAULT_MAX_UPLOAD;
     o->threads = DEFAULT_THREADS;
     o->max_uploads = DEFAULT_MAX_UPLOADS;
+    o->max_uploads_per_ip = DEFAULT_MAX_UPLOADS_PER_IP;
     o->header_timeout_s = HEADER_DEADLINE_S;
     o->rate_window_s = UPLOAD_RATE_WINDOW_S;
     o->min_upload_rate = UPLOAD_MIN_RATE;
@@ -142,12 +146,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->insecure = true;
             break;
         case 'U':
+        case 'P':
             if (parse_u63(optarg, &n) < 0 || n < 1 || n > CONNECTION_LIMIT) {
-                fprintf(stderr, "ckptd: invalid --max-uploads '%s': expected 1 to %d\n", optarg,
-                        CONNECTION_LIMIT);
+                fprintf(stderr, "ckptd: invalid --%s '%s': expected 1 to %d\n",
+                        c == 'U' ? "max-uploads" : "max-uploads-per-ip", optarg, CONNECTION_LIMIT);
                 return 2;
             }
-            o->max_uploads = (unsigned)n;
+            *(c == 'U' ? &o->max_uploads : &o->max_uploads_per_ip) = (unsigned)n;
             break;
         case 'H':
         case 'W':
@@ -475,6 +480,7 @@ int main(int argc, char **argv)
                                 .port = o.port,
                                 .threads = o.threads,
                                 .max_uploads = o.max_uploads,
+                                .max_uploads_per_ip = o.max_uploads_per_ip,
                                 .header_timeout_s = o.header_timeout_s,
                                 .rate_window_s = o.rate_window_s,
                                 .min_upload_rate = o.min_upload_rate};

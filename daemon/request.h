@@ -38,6 +38,7 @@ struct request {
     enum method method;
 
     char *raw_uri; /* the request target exactly as received */
+    const char *raw_uri_at; /* where libmicrohttpd holds it (see begin) */
     char *buf;     /* decoded path segments and query parameters */
     const char *segs[PATH_SEGMENTS_MAX];
     size_t n_segs;
@@ -54,6 +55,7 @@ struct request {
 
     struct upload *upload; /* owned; discarded on abort */
     bool counted_upload;   /* holds one of the server's upload slots */
+    unsigned char upload_addr[16]; /* the client address it is counted under */
 
     bool authenticated;     /* false: the server is open (no tokens) */
     struct auth_grant grant; /* what the token may do, when authenticated */
@@ -65,9 +67,15 @@ struct request {
 /* A request header's value, or NULL. Valid for the request's lifetime. */
 const char *request_header(struct request *req, const char *name);
 
+enum upload_slot {
+    UPLOAD_SLOT_OK,
+    UPLOAD_SLOTS_FULL,         /* --max-uploads reached */
+    UPLOAD_SLOTS_ADDRESS_FULL, /* --max-uploads-per-ip reached for this client */
+};
+
 /* Take one of the server's concurrent upload slots, released when the
- * request completes. False when all are taken. */
-bool request_upload_slot(struct request *req);
+ * request completes; the cap is both global and per client address. */
+enum upload_slot request_upload_slot(struct request *req);
 
 /* A trailer of a chunked request body, or NULL; set on the final call. */
 const char *request_trailer(struct request *req, const char *name);

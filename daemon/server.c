@@ -42,12 +42,20 @@ struct conn_watch {
     bool cut;                 /* the watchdog shut the socket down */
 };
 
+/* Uploads in progress from one client address. */
+struct upload_addr {
+    unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+    unsigned count;         /* 0: a free slot */
+};
+
 struct server {
     struct MHD_Daemon *mhd;
     struct app *app;
     atomic_int inflight; /* requests begun and not yet completed */
     atomic_int uploads;  /* uploads between begin and completion */
-    unsigned max_uploads;
+    unsigned max_uploads, max_uploads_per_ip;
+    pthread_mutex_t upload_lock; /* upload_addrs */
+    struct upload_addr *upload_addrs; /* max_uploads slots: addresses with uploads */
     int64_t header_timeout_ms, rate_window_ms;
     uint64_t min_upload_rate;
     pthread_mutex_t watch_lock;
@@ -160,15 +168,80 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-bool request_upload_slot(struct request *req)
+/* The client's address as 16 bytes, IPv4 mapped into IPv6. */
+static bool client_addr16(struct MHD_Connection *conn, unsigned char out[16])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &in->sin_addr, 4);
+        return true;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+/* The slot of addr in the table, or a free one, or NULL. Caller holds
+ * upload_lock. The table has max_uploads slots and every address in it
+ * has an upload, so a free slot exists whenever the total is below the
+ * cap. */
+static struct upload_addr *upload_addr_slot(struct server *srv, const unsigned char addr[16])
+{
+    struct upload_addr *free_slot = NULL;
+    for (unsigned i = 0; i < srv->max_uploads; i++) {
+        struct upload_addr *a = &srv->upload_addrs[i];
+        if (a->count && memcmp(a->addr, addr, 16) == 0)
+            return a;
+        if (!a->count && !free_slot)
+            free_slot = a;
+    }
+    return free_slot;
+}
+
+enum upload_slot request_upload_slot(struct request *req)
 {
     struct server *srv = req->srv;
-    if (atomic_fetch_add(&srv->uploads, 1) >= (int)srv->max_uploads) {
-        atomic_fetch_sub(&srv->uploads, 1);
-        return false;
+    enum upload_slot r = UPLOAD_SLOT_OK;
+    struct upload_addr *a;
+
+    if (!client_addr16(req->conn, req->upload_addr))
+        memset(req->upload_addr, 0, sizeof(req->upload_addr));
+    pthread_mutex_lock(&srv->upload_lock);
+    if ((unsigned)atomic_load(&srv->uploads) >= srv->max_uploads) {
+        r = UPLOAD_SLOTS_FULL;
+    } else {
+        a = upload_addr_slot(srv, req->upload_addr);
+        if (!a || a->count >= srv->max_uploads_per_ip) {
+            r = UPLOAD_SLOTS_ADDRESS_FULL;
+        } else {
+            if (!a->count)
+                memcpy(a->addr, req->upload_addr, 16);
+            a->count++;
+            atomic_fetch_add(&srv->uploads, 1);
+            req->counted_upload = true;
+        }
     }
-    req->counted_upload = true;
-    return true;
+    pthread_mutex_unlock(&srv->upload_lock);
+    return r;
+}
+
+static void release_upload_slot(struct server *srv, struct request *req)
+{
+    pthread_mutex_lock(&srv->upload_lock);
+    struct upload_addr *a = upload_addr_slot(srv, req->upload_addr);
+    if (a && a->count && memcmp(a->addr, req->upload_addr, 16) == 0)
+        a->count--;
+    atomic_fetch_sub(&srv->uploads, 1);
+    pthread_mutex_unlock(&srv->upload_lock);
+    req->counted_upload = false;
 }
 
 const char *request_header(struct request *req, const char *name)
@@ -204,6 +277,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     (void)conn;
     if (!req)
         return NULL;
+    req->raw_uri_at = uri;
     req->srv = srv;
     req->app = srv->app;
     req->raw_uri = strndup(uri, RAW_URI_MAX + 1);
@@ -237,7 +311,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("upload to run '%s' aborted after %llu bytes (code %d); nothing stored",
                  req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
     if (req->counted_upload)
-        atomic_fetch_sub(&srv->uploads, 1);
+        release_upload_slot(srv, req);
     watch_set(srv, conn, CONN_WAITING);
     request_free(req);
     *con_cls = NULL;
@@ -260,12 +334,68 @@ static enum method method_of(const char *m)
 
 struct framing {
     bool space_before_colon;
+    const char *bad_name;  /* a header name that is not an RFC 9110 token */
+    const char *folded;    /* a header name an obs-fold line was glued onto */
+    const char *nul_in;    /* a header whose value hid a NUL byte */
+    const char *prev_end;  /* the end of the previous header's value */
+    const char *prev_key;
     unsigned hosts;
     unsigned content_lengths;
     bool differing_lengths;
     const char *first_length;
     unsigned transfer_encodings;
 };
+
+/* RFC 9110 5.6.2: tchar. */
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    }
+    return true;
+}
+
+/* Headers whose meaning ckptd or libmicrohttpd acts on. libmicrohttpd
+ * 0.9.75 glues an obs-fold continuation line ("Content-Length: 5" CRLF
+ * " x") onto the header's NAME ("Content-Lengthx"), so the header silently
+ * disappears: for Content-Length that turns the body into a second
+ * request. A name that starts with one of these and goes on is refused. */
+static const char *const watched_headers[] = {
+    "Content-Length", "Transfer-Encoding", "Host",     "Authorization", "Expect",
+    "Connection",     "Trailer",           "Range",    "If-Range",      "If-Match",
+    "If-None-Match",  "Content-Digest",    "Repr-Digest", "X-Checkpoint-SHA256",
+};
+
+static bool is_folded(const char *key, size_t klen)
+{
+    for (size_t i = 0; i < sizeof(watched_headers) / sizeof(watched_headers[0]); i++) {
+        size_t n = strlen(watched_headers[i]);
+        if (klen > n && strncasecmp(key, watched_headers[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* libmicrohttpd 0.9.75 keeps each header line in its read buffer, in
+ * order, with the CR LF ending it overwritten by NULs, and measures names
+ * and values with strlen: a NUL inside a value silently cuts it ("3<NUL>
+ * 99" reads as "3"). Between the end of one value and the start of the
+ * next name there are therefore only the one or two NULs that were the
+ * line end; anything else there is the rest of a value cut by a NUL. */
+static bool hides_nul(const char *end, const char *next)
+{
+    if (next <= end || next - end > HEADER_LINE_MAX)
+        return false; /* not laid out as expected: no evidence either way */
+    for (const char *p = end; p < next; p++) {
+        if (*p)
+            return true;
+    }
+    return false;
+}
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                      size_t key_size, const char *value, size_t value_size)
@@ -281,6 +411,14 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
      * the body's length would be ignored and the body read as a request. */
     if (klen == 0 || key[klen - 1] == ' ' || key[klen - 1] == '\t')
         f->space_before_colon = true;
+    else if (!f->bad_name && !is_token(key))
+        f->bad_name = key;
+    if (!f->folded && is_folded(key, klen))
+        f->folded = key;
+    if (!f->nul_in && f->prev_end && hides_nul(f->prev_end, key))
+        f->nul_in = f->prev_key;
+    f->prev_end = value + strlen(value);
+    f->prev_key = key;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (f->content_lengths++ && strcmp(f->first_length, value) != 0)
             f->differing_lengths = true;
@@ -309,6 +447,24 @@ static bool check_framing(struct request *req)
     }
     if (f.space_before_colon) {
         respond_error(req, E_BAD_REQUEST, "whitespace between a header name and its colon");
+        return false;
+    }
+    /* The last header line is followed by the empty line: after its
+     * value's end come only NULs (CR LF, CR LF) unless a NUL cut it. */
+    if (!f.nul_in && f.prev_end && f.prev_end[1])
+        f.nul_in = f.prev_key;
+    if (f.nul_in) {
+        respond_error(req, E_BAD_REQUEST, "a NUL byte in the value of header '%s'", f.nul_in);
+        return false;
+    }
+    if (f.folded) {
+        respond_error(req, E_BAD_REQUEST,
+                      "header '%s' is a header continued on the next line (obs-fold), which "
+                      "is not accepted", f.folded);
+        return false;
+    }
+    if (f.bad_name) {
+        respond_error(req, E_BAD_REQUEST, "malformed header name (a continuation line?)");
         return false;
     }
     if (f.content_lengths > 1 || f.transfer_encodings > 1 ||
@@ -454,6 +610,15 @@ static void begin(struct request *req, const char *method, const char *version)
 {
     req->method = method_of(method);
     req->phase = PHASE_BODY;
+    /* The request line sits in libmicrohttpd's buffer as METHOD NUL
+     * TARGET NUL VERSION; a NUL inside the target cut what we were given
+     * short, and the rest of it lies between its end and the version. */
+    size_t uri_len = strlen(req->raw_uri);
+    if (uri_len <= RAW_URI_MAX && hides_nul(req->raw_uri_at + uri_len, version)) {
+        respond_error(req, E_BAD_REQUEST, "a NUL byte in the request target");
+        req->reject_now = true;
+        return;
+    }
     if (!check_framing(req))
         return;
     /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty
@@ -571,6 +736,14 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     }
     srv->app = app;
     srv->max_uploads = cfg->max_uploads;
+    srv->max_uploads_per_ip = cfg->max_uploads_per_ip ? cfg->max_uploads_per_ip : cfg->max_uploads;
+    srv->upload_addrs = calloc(cfg->max_uploads, sizeof(*srv->upload_addrs));
+    if (!srv->upload_addrs) {
+        free(srv);
+        freeaddrinfo(ai);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&srv->upload_lock, NULL);
     srv->header_timeout_ms = (int64_t)cfg->header_timeout_s * 1000;
     srv->rate_window_ms = (int64_t)cfg->rate_window_s * 1000;
     srv->min_upload_rate = cfg->min_upload_rate;
@@ -594,6 +767,8 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,
                   cfg->port);
         pthread_mutex_destroy(&srv->watch_lock);
+        pthread_mutex_destroy(&srv->upload_lock);
+        free(srv->upload_addrs);
         free(srv);
         return -EADDRINUSE;
     }
@@ -644,5 +819,7 @@ void server_stop(struct server *srv, unsigned grace_s)
     if (srv->watchdog_started)
         pthread_join(srv->watchdog, NULL);
     pthread_mutex_destroy(&srv->watch_lock);
+    pthread_mutex_destroy(&srv->upload_lock);
+    free(srv->upload_addrs);
     free(srv);
 }

@@ -110,3 +110,29 @@ check_eq "the first upload still completes" "$(sha256_hex "$WORK/big.bin")" "$(j
 s=$(curl -s -o /dev/null -w '%{http_code}' -T "$WORK/big.bin" "$BASE/v1/runs/cap/checkpoints")
 check_eq "after it finished, the slot is free again" 201 "$s"
 stop_ckptd
+
+# --max-uploads-per-ip 2 of --max-uploads 4: a third concurrent upload from one address gets
+# 503, while another address still gets a slot; the slots come back when the uploads end.
+start_ckptd --max-uploads 4 --max-uploads-per-ip 2 || bail "ckptd starts with --max-uploads-per-ip 2"
+slow=()
+for i in 1 2; do
+    curl -s -o "$WORK/slow$i.json" --interface 127.0.0.1 --limit-rate 300K -T "$WORK/big.bin" \
+        "$BASE/v1/runs/cap/checkpoints" &
+    slow+=($!)
+done
+sleep 1
+out=$(curl -s --interface 127.0.0.1 -o "$RESP_BODY" -D "$RESP_HDRS" -w '%{http_code} %{size_upload}' \
+    -T "$WORK/big.bin" "$BASE/v1/runs/cap/checkpoints")
+check_eq "a third upload from the same address answers 503 and sends no body" "503 0" "$out"
+check "the 503 carries Retry-After" grep -qi '^Retry-After: 5' "$RESP_HDRS"
+check_match "and says the cap is per address" '.*from your address.*' "$(jq -r .error.message <"$RESP_BODY")"
+s=$(curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' -T "$WORK/big.bin" "$BASE/v1/runs/cap/checkpoints")
+check_eq "an upload from another address meanwhile gets a slot" 201 "$s"
+for p in "${slow[@]}"; do wait "$p"; done
+check_eq "the slow uploads complete" "$(sha256_hex "$WORK/big.bin") $(sha256_hex "$WORK/big.bin")" \
+    "$(jq -r .sha256 <"$WORK/slow1.json") $(jq -r .sha256 <"$WORK/slow2.json")"
+s=$(curl -s --interface 127.0.0.1 -o /dev/null -w '%{http_code}' -T "$WORK/big.bin" "$BASE/v1/runs/cap/checkpoints")
+check_eq "after they finished, the address has its slots again" 201 "$s"
+"$CKPTD" --max-uploads-per-ip 0 >/dev/null 2>&1
+check_eq "--max-uploads-per-ip 0 is refused (exit 2)" 2 "$?"
+stop_ckptd

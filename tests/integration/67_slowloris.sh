@@ -153,8 +153,8 @@ check "the legitimate client made at least 60 requests during the attacks ($tota
 check "the legitimate client succeeded on >= 99% of its requests ($good/$total)" \
     awk -v g="$good" -v t="$total" 'BEGIN { exit !(t > 0 && g * 100 >= 99 * t) }'
 busy=$(grep -c '^upload 503 FAIL' "$LEGIT_LOG")
-[ "$busy" -gt 0 ] && diag "$busy legitimate uploads were answered 503: the slow bodies from other addresses held" \
-    "all --max-uploads slots (the cap is global, not per client address)"
+[ "$busy" -gt 0 ] && diag "$busy legitimate uploads were answered 503 although the attackers' addresses" \
+    "may hold only --max-uploads-per-ip slots each"
 rtotal=$(grep -vc '^upload ' "$LEGIT_LOG")
 rgood=$(grep -v '^upload ' "$LEGIT_LOG" | grep -c ' ok$')
 check "its downloads and queries alone succeeded on >= 99% ($rgood/$rtotal)" \

@@ -59,7 +59,9 @@ else
     diag "query load: wrk not available, using the Python stand-in (soak_load.py query) instead"
 fi
 
-start_ckptd || bail "ckptd starts"
+# The 64 uploaders stand for 64 training jobs on as many hosts, but share one source address
+# here: lift the per-address upload cap to the global one.
+start_ckptd --max-uploads-per-ip 64 || bail "ckptd starts"
 # Every query path names something that exists before the load starts.
 for r in 0 1 2 3 4 5 6 7; do
     printf 'seed %s' "$r" >"$WORK/seed"
