@@ -440,15 +440,45 @@ int api_upload_body(struct request *req, const char *data, size_t len)
     return r;
 }
 
+/* Finish the digest and check it against what the client stated; false
+ * after answering the request with the failure. */
+static bool verify_upload(struct request *req)
+{
+    struct upload *u = req->upload;
+    int r = upload_finish(u);
+
+    if (r < 0) {
+        log_error("upload to run '%s' failed: %s", u->meta.run, strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
+        return false;
+    }
+    if (u->expected.has && memcmp(u->expected.value, u->digest, SHA256_LEN) != 0) {
+        char want[SHA256_HEX_LEN + 1];
+        digest_hex(u->expected.value, want);
+        respond_error(req, E_DIGEST_MISMATCH,
+                      "received %" PRIu64 " bytes with SHA-256 %s, but the client sent %s",
+                      u->received, u->digest_hex, want);
+        return false;
+    }
+    return true;
+}
+
+/* On a worker thread: verify a large body (its hasher thread may still be
+ * catching up, so that wait stays off the event threads), then commit. */
 static void commit_job(void *arg)
 {
     struct request *req = arg;
     struct upload *u = req->upload;
     struct ckpt_record rec;
     char location[64];
+    int r;
 
-    int r = store_commit(req->app->store, upload_detach_tmp(u), &u->meta, u->received,
-                         u->digest_hex, &rec);
+    if (!u->finished && !verify_upload(req)) {
+        request_resume(req);
+        return;
+    }
+    r = store_commit(req->app->store, upload_detach_tmp(u), &u->meta, u->received, u->digest_hex,
+                     &rec);
     if (r < 0) {
         log_error("cannot commit upload to run '%s': %s", u->meta.run, strerror(-r));
         respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
@@ -463,30 +493,18 @@ static void commit_job(void *arg)
 void api_upload_end(struct request *req)
 {
     struct upload *u = req->upload;
-    int r;
 
     if (u->received == 0) {
         respond_error(req, E_EMPTY_BODY, NULL);
         return;
     }
-    r = upload_finish(u);
-    if (r < 0) {
-        log_error("upload to run '%s' failed: %s", u->meta.run, strerror(-r));
-        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
-        return;
-    }
     /* A digest in a trailer counts the same as one in a header; both, if
-     * sent, must agree. */
+     * sent, must agree. Trailers are read here, on the event thread. */
     if (req->chunked && !collect_digests(req, true, &u->expected))
         return;
-    if (u->expected.has && memcmp(u->expected.value, u->digest, SHA256_LEN) != 0) {
-        char want[SHA256_HEX_LEN + 1];
-        digest_hex(u->expected.value, want);
-        respond_error(req, E_DIGEST_MISMATCH,
-                      "received %" PRIu64 " bytes with SHA-256 %s, but the client sent %s",
-                      u->received, u->digest_hex, want);
+    /* A body hashed as it came is verified at once, here. */
+    if (!u->hashing && !verify_upload(req))
         return;
-    }
     run_blocking(req, commit_job);
 }
 

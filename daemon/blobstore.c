@@ -149,7 +149,7 @@ int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
         unsigned long long seq = atomic_fetch_add(&bs->seq, 1);
         snprintf(t->name, sizeof(t->name), "up-%llu", seq);
         t->fd = openat(bs->tmp_fd, t->name,
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd >= 0) {
             failpoint("temp-open-crash");
             *out = t;
@@ -177,6 +177,16 @@ int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+ssize_t blob_tmp_pread(struct blob_tmp *t, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    while ((n = pread(t->fd, buf, len, (off_t)off)) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return n;
 }
 
 int blob_tmp_sync(struct blob_tmp *t)

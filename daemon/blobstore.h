@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct blobstore;
 struct blob_tmp;
@@ -27,6 +28,10 @@ int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out);
 
 /* Append len bytes; -ENOSPC, -EIO etc. on failure. */
 int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len);
+
+/* Read back up to len bytes at off of what was written; returns the count
+ * (0 at the end) or a negative errno. Safe alongside blob_tmp_write. */
+ssize_t blob_tmp_pread(struct blob_tmp *t, void *buf, size_t len, uint64_t off);
 
 /* Flush the temp file's data to stable storage (fsync). Slow for big files;
  * call it outside any lock. */

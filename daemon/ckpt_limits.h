@@ -38,6 +38,9 @@
 #define UPLOAD_RATE_WINDOW_S 20    /* upload bodies must move at least */
 #define UPLOAD_MIN_RATE 1024       /* this many bytes/s over each window */
 #define DEFAULT_MAX_UPLOADS 64     /* concurrent uploads; more answer 503 */
+#define HASH_PIPELINE_MIN (8u << 20) /* bodies past this are hashed on a thread
+                                      * of their own, reading the temp file back */
+#define HASH_READ_BUF (256u << 10) /* that thread's read size */
 #define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */

@@ -1,12 +1,22 @@
 /*
  * upload.c - streaming upload state; see upload.h.
+ *
+ * Small bodies are hashed as they arrive. Receiving, writing and hashing a
+ * large body on one event thread caps an upload at the speed of SHA-256
+ * (about 1.2 GB/s here) minus the cost of the rest; once a body passes
+ * HASH_PIPELINE_MIN bytes, a thread of its own hashes it instead, reading
+ * back from the temp file (the page cache) what the event thread wrote.
+ * The digest then covers exactly the bytes in the file.
  */
 #include "upload.h"
 
 #include <errno.h>
-
-#include "failpoint.h"
 #include <stdlib.h>
+#include <string.h>
+
+#include "ckpt_limits.h"
+#include "failpoint.h"
+#include "log.h"
 
 int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
 {
@@ -16,6 +26,8 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
     if (!u)
         return -ENOMEM;
     u->limit = limit;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->more, NULL);
     u->hash = sha256_new();
     if (!u->hash) {
         r = -ENOMEM;
@@ -30,8 +42,57 @@ fail:
     return r;
 }
 
+/* The hasher thread: digest the temp file from u->hashed on, following
+ * u->written until stop is set and everything written is hashed. */
+static void *hasher(void *arg)
+{
+    struct upload *u = arg;
+    uint8_t *buf = malloc(HASH_READ_BUF);
+    int r = buf ? 0 : -ENOMEM;
+
+    pthread_mutex_lock(&u->lock);
+    while (r == 0) {
+        while (u->hashed == u->written && !u->stop)
+            pthread_cond_wait(&u->more, &u->lock);
+        uint64_t avail = u->written - u->hashed, off = u->hashed;
+        if (avail == 0 || u->abandon)
+            break; /* stopped, and all caught up; or not wanted any more */
+        pthread_mutex_unlock(&u->lock);
+        size_t want = avail < HASH_READ_BUF ? (size_t)avail : HASH_READ_BUF;
+        ssize_t n = blob_tmp_pread(u->tmp, buf, want, off);
+        if (n <= 0)
+            r = n < 0 ? (int)n : -EIO; /* the file is shorter than written */
+        else
+            r = sha256_update(u->hash, buf, (size_t)n);
+        pthread_mutex_lock(&u->lock);
+        if (r == 0)
+            u->hashed += (uint64_t)n;
+    }
+    u->hash_error = r;
+    pthread_mutex_unlock(&u->lock);
+    free(buf);
+    return NULL;
+}
+
+/* Stop the hasher and wait for it; after this the digest is complete (or
+ * hash_error says why not), unless abandon, which stops it at once. */
+static void hasher_join(struct upload *u, bool abandon)
+{
+    if (!u->hashing)
+        return;
+    pthread_mutex_lock(&u->lock);
+    u->stop = true;
+    u->abandon = abandon;
+    pthread_cond_signal(&u->more);
+    pthread_mutex_unlock(&u->lock);
+    pthread_join(u->hasher, NULL);
+    u->hashing = false;
+}
+
 int upload_write(struct upload *u, const void *data, size_t len)
 {
+    int r;
+
     if (len > u->limit - u->received)
         return -EFBIG;
     u->received += len;
@@ -39,9 +100,26 @@ int upload_write(struct upload *u, const void *data, size_t len)
         failpoint("mid-body-crash");
     if (u->error)
         return 0;
-    int r = sha256_update(u->hash, data, len);
-    if (r == 0)
+    if (!u->hashing && u->written >= HASH_PIPELINE_MIN) {
+        u->hashed = u->written;
+        if (pthread_create(&u->hasher, NULL, hasher, u) == 0)
+            u->hashing = true; /* else keep hashing here */
+    }
+    if (u->hashing) {
         r = blob_tmp_write(u->tmp, data, len);
+        if (r == 0) {
+            pthread_mutex_lock(&u->lock);
+            u->written += len;
+            pthread_cond_signal(&u->more);
+            pthread_mutex_unlock(&u->lock);
+        }
+    } else {
+        r = sha256_update(u->hash, data, len);
+        if (r == 0)
+            r = blob_tmp_write(u->tmp, data, len);
+        if (r == 0)
+            u->written += len;
+    }
     if (r < 0)
         u->error = r;
     return 0;
@@ -49,11 +127,17 @@ int upload_write(struct upload *u, const void *data, size_t len)
 
 int upload_finish(struct upload *u)
 {
+    hasher_join(u, false);
     if (u->error)
         return u->error;
+    if (u->hash_error) {
+        log_error("cannot hash the upload's temp file: %s", strerror(-u->hash_error));
+        return -EIO;
+    }
     if (sha256_final(u->hash, u->digest) < 0)
         return -EIO;
     digest_hex(u->digest, u->digest_hex);
+    u->finished = true;
     return 0;
 }
 
@@ -68,7 +152,10 @@ void upload_free(struct upload *u)
 {
     if (!u)
         return;
+    hasher_join(u, true); /* it reads the temp file: stop it first */
     blob_tmp_discard(u->tmp);
     sha256_free(u->hash);
+    pthread_cond_destroy(&u->more);
+    pthread_mutex_destroy(&u->lock);
     free(u);
 }

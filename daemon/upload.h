@@ -5,6 +5,7 @@
 #ifndef CKPTD_UPLOAD_H
 #define CKPTD_UPLOAD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,20 @@ struct upload {
     int error;                    /* first write failure (negative errno), sticky */
     struct blob_tmp *tmp;         /* owned until committed */
     struct sha256 *hash;
+    uint64_t written;             /* bytes in tmp (hasher reads up to here) */
+
+    /* Past HASH_PIPELINE_MIN bytes a hasher thread takes over the digest,
+     * reading back what is already in the temp file, so receiving and
+     * hashing use two cores. Guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t more;          /* written grew, or stop was set */
+    pthread_t hasher;
+    bool hashing;                 /* the hasher thread runs */
+    bool stop;                    /* written is final */
+    bool abandon;                 /* the upload is dropped: stop at once */
+    uint64_t hashed;              /* bytes of tmp in the digest */
+    int hash_error;               /* the hasher's failure (negative errno) */
+    bool finished;                /* upload_finish succeeded */
     uint8_t digest[SHA256_LEN];   /* set by upload_finish */
     char digest_hex[SHA256_HEX_LEN + 1];
 };
@@ -41,7 +56,8 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out);
  * told what went wrong once the body is in; returns 0 then. */
 int upload_write(struct upload *u, const void *data, size_t len);
 
-/* Finish the digest. Returns 0, u->error, or -EIO. */
+/* Finish the digest, waiting for the hasher thread to catch up: call it
+ * off the event threads for large bodies. Returns 0, u->error, or -EIO. */
 int upload_finish(struct upload *u);
 
 /* Hand the temp file to the caller (for store_commit). */

@@ -129,5 +129,24 @@ rand_file "$WORK/big" 8000000
 Q="?sha256=$other"
 expect_mismatch "8 MB upload with a wrong digest" -T "$WORK/big"
 
+# Bodies past 8 MiB are hashed on a thread of their own from the temp file (daemon/upload.c):
+# the same answers there, by length and chunked, digest in a header or a trailer.
+rand_file "$WORK/huge" $((40 * 1024 * 1024 + 12345))
+huge_hex=$(sha256_hex "$WORK/huge")
+Q="?sha256=$other"
+expect_mismatch "40 MiB upload with a wrong digest (pipelined hashing)" -T "$WORK/huge"
+Q="?sha256=$huge_hex"
+http PUT "/v1/runs/dg/checkpoints$Q" -T "$WORK/huge"
+expect_status "40 MiB upload with the right digest answers 201" 201
+check_eq "and the digest it reports is the body's" "$huge_hex" "$(jbody .sha256)"
+check "the stored blob is the body" cmp -s "$WORK/huge" "$(blob_path "$huge_hex")"
+http PUT /v1/runs/dg/checkpoints -H "X-Checkpoint-SHA256: $other" -T - <"$WORK/huge"
+expect_error "40 MiB chunked upload with a wrong digest header" 400 digest_mismatch
+# An upload cut after 20 MiB (its hasher thread running) leaves nothing behind.
+curl -s -o /dev/null --limit-rate 4M --max-time 6 -T "$WORK/huge" "$BASE/v1/runs/dgcut/checkpoints" 2>/dev/null
+check_eq "an upload cut at about 24 MiB of 40 is not answered (curl timed out)" 28 "$?"
+check "it leaves no temp file" wait_for 5 tmp_is_empty
+check_eq "and no checkpoint" 0 "$(run_count dgcut)"
+
 check "ckptd still running after the digest tests" is_alive "$CKPTD_PID"
 stop_ckptd
