@@ -15,6 +15,10 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
+# systemd searches /usr/lib/systemd/system and /usr/local/lib/systemd/system (and /lib on
+# Debian). make install never writes to /etc: the example config goes to DOCDIR (see ckptd.8).
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/ckpt
 
 ifeq ($(SAN),1)
 BUILD      ?= build-san
@@ -142,6 +146,15 @@ install: all
 	install -m 755 $(BUILD)/ckpt $(DESTDIR)$(BINDIR)/ckpt
 	install -m 755 $(BUILD)/ckptd $(DESTDIR)$(BINDIR)/ckptd
 	install -m 644 client/ckpt.1 $(DESTDIR)$(MANDIR)/man1/ckpt.1
+	# the daemon's man page, systemd unit (running the ckptd installed here) and docs
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 daemon/ckptd.8 $(DESTDIR)$(MANDIR)/man8/ckptd.8
+	sed -e 's|^ExecStart=/usr/local/bin/ckptd |ExecStart=$(BINDIR)/ckptd |' deploy/ckptd.service \
+	    >$(DESTDIR)$(SYSTEMD_UNITDIR)/ckptd.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/ckptd.service
+	install -m 644 deploy/backup.md $(DESTDIR)$(DOCDIR)/backup.md
+	if [ -f deploy/ckptd.conf.example ]; then \
+	    install -m 644 deploy/ckptd.conf.example $(DESTDIR)$(DOCDIR)/ckptd.conf.example; fi
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
