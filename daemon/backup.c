@@ -120,7 +120,9 @@ int backup_command(int argc, char **argv)
            data, to, is.checkpoints, is.blobs, bs.linked, bs.copied, bs.bytes_copied, is.tokens,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     if (is.dropped)
-        printf("left out %" PRIu64 " checkpoints deleted while the backup ran\n", is.dropped);
+        printf("left out %" PRIu64 " checkpoints whose blob was gone (deleted while the backup "
+               "ran, or missing)\n",
+               is.dropped);
     return 0;
 fail:
     blobstore_backup_free(bb);

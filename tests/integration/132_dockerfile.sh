@@ -58,7 +58,8 @@ mkdir -p "$CTX" "$OUT"
 excl=()
 while IFS= read -r p; do
     case $p in '' | '#'*) continue ;; esac
-    excl+=("--exclude=${p#\*\*/}")
+    # Docker matches a pattern from the context root; **/X anywhere.
+    case $p in '**/'*) excl+=("--exclude=${p#\*\*/}") ;; *) excl+=("--exclude=./$p") ;; esac
 done <"$HARNESS_ROOT/.dockerignore"
 tar -C "$HARNESS_ROOT" "${excl[@]}" -cf - . | tar -C "$CTX" -xf -
 check "the build context copy has no build tree" test ! -e "$CTX/build" -a ! -e "$CTX/build-san" -a -f "$CTX/Makefile"
