@@ -121,6 +121,36 @@ print(c.execute('SELECT count(*) FROM checkpoints').fetchone()[0],
       c.execute('SELECT count(*) FROM metrics WHERE checkpoint_id NOT IN (SELECT id FROM checkpoints)').fetchone()[0])")
 check_eq "5 rows remain, none for the missing blob, no orphan metrics" "5 0 0" "$rows"
 
+# Deletes racing the backup: whichever rows make the snapshot, every row in the backup has its
+# blob file (rows whose blob went before it was linked are dropped), and the index is sound.
+start_ckptd_on "$SRC" || bail "ckptd restarts on the source"
+race_ids=()
+for i in $(seq 1 40); do
+    rand_file "$WORK/r.bin" $((1000 + i))
+    upload race "step=$i" "$WORK/r.bin" "${AUTH[@]}"
+    race_ids+=("$(jbody .id)")
+done
+(for id in "${race_ids[@]}"; do
+    curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN" "$BASE/v1/checkpoints/$id"
+done) &
+DELS=$!
+BK3=$WORK/backup/race
+"$CKPTD" backup --data "$SRC" --to "$BK3" >"$WORK/bk3.out" 2>"$WORK/bk3.err"
+check_eq "a backup while checkpoints are being deleted exits 0" 0 "$?"
+wait "$DELS"
+diag "$(cat "$WORK/bk3.out")"
+orphans=$("$PY" - "$BK3" <<'PYEOF'
+import os, sqlite3, sys
+d = sys.argv[1]
+c = sqlite3.connect("file:%s/index.db?mode=ro" % d, uri=True)
+rows = c.execute("SELECT sha256 FROM checkpoints").fetchall()
+print(sum(not os.path.exists("%s/blobs/%s/%s" % (d, s[:2], s)) for (s,) in rows))
+PYEOF
+)
+check_eq "every row of that backup has its blob" 0 "$orphans"
+check_eq "and its index passes integrity_check" ok "$(integrity "$BK3/index.db" 2>&1)"
+stop_ckptd
+
 # Refusals.
 "$CKPTD" backup --data "$SRC" --to "$BK2" >/dev/null 2>"$WORK/ne.err"
 check_eq "a backup into a non-empty directory exits 1" 1 "$?"
