@@ -5,10 +5,12 @@ PKGS       := libmicrohttpd sqlite3 libcrypto
 CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
 DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
-              libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel
-# Wanted by the test suite, not required: without them the torch tests say SKIPPED and the
-# slow-client and soak tests use their Python stand-ins.
-OPT_DEPS   := python3-torch wrk slowhttptest
+              libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel \
+              man-db groff-base binutils
+# Wanted by the test suite, not required: without them the torch tests say SKIPPED, the
+# slow-client and soak tests use their Python stand-ins, and 130_deploy skips
+# `systemd-analyze verify`.
+OPT_DEPS   := python3-torch wrk slowhttptest systemd
 VERSION    := 0.1.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local
@@ -16,6 +18,10 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
+# systemd searches /usr/lib/systemd/system and /usr/local/lib/systemd/system (and /lib on
+# Debian). make install never writes to /etc: the example config goes to DOCDIR (see ckptd.8).
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/ckpt
 
 ifeq ($(SAN),1)
 BUILD      ?= build-san
@@ -143,6 +149,15 @@ install: all
 	install -m 755 $(BUILD)/ckpt $(DESTDIR)$(BINDIR)/ckpt
 	install -m 755 $(BUILD)/ckptd $(DESTDIR)$(BINDIR)/ckptd
 	install -m 644 client/ckpt.1 $(DESTDIR)$(MANDIR)/man1/ckpt.1
+	# the daemon's man page, systemd unit (running the ckptd installed here) and docs
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 daemon/ckptd.8 $(DESTDIR)$(MANDIR)/man8/ckptd.8
+	sed -e 's|^ExecStart=/usr/local/bin/ckptd |ExecStart=$(BINDIR)/ckptd |' deploy/ckptd.service \
+	    >$(DESTDIR)$(SYSTEMD_UNITDIR)/ckptd.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/ckptd.service
+	install -m 644 deploy/backup.md $(DESTDIR)$(DOCDIR)/backup.md
+	if [ -f deploy/ckptd.conf.example ]; then \
+	    install -m 644 deploy/ckptd.conf.example $(DESTDIR)$(DOCDIR)/ckptd.conf.example; fi
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)

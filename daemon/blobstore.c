@@ -412,3 +412,255 @@ int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_he
     closedir(top);
     return r;
 }
+
+/* ---- backup (ckptd backup) ------------------------------------------- */
+
+/* Bytes per read/write when copy_file_range cannot be used. */
+#define BACKUP_COPY_CHUNK (1 << 16)
+
+struct blob_backup {
+    int src_blobs_fd; /* SRC/blobs */
+    int dst_fd;       /* DST */
+    int dst_blobs_fd; /* DST/blobs */
+    bool cross_fs;    /* a link failed with EXDEV: copy from then on */
+    bool touched[256]; /* DST/blobs/xx got an entry: fsync it at the end */
+    struct blob_backup_stats stats;
+};
+
+/* mkdir -p for the backup's destination. */
+static int mkdir_p(const char *dir)
+{
+    char path[PATH_MAX];
+
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0750) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int dir_is_empty(int fd)
+{
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -errno;
+    }
+    struct dirent *e;
+    int r = 0;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            r = -ENOTEMPTY;
+            break;
+        }
+    }
+    closedir(d);
+    return r;
+}
+
+int blobstore_backup_open(const char *src, const char *dst, struct blob_backup **out)
+{
+    struct blob_backup *b = calloc(1, sizeof(*b));
+    int sfd = -1, r;
+
+    if (!b)
+        return -ENOMEM;
+    b->src_blobs_fd = b->dst_fd = b->dst_blobs_fd = -1;
+    sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    b->src_blobs_fd = openat(sfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b->src_blobs_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if ((r = mkdir_p(dst)) < 0)
+        goto fail;
+    b->dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b->dst_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    /* Never mix a backup into other files (or into the data directory). */
+    if ((r = dir_is_empty(b->dst_fd)) < 0)
+        goto fail;
+    if ((r = mkdir_at(b->dst_fd, "blobs")) < 0)
+        goto fail;
+    b->dst_blobs_fd = openat(b->dst_fd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b->dst_blobs_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    close(sfd);
+    *out = b;
+    return 0;
+fail:
+    if (sfd >= 0)
+        close(sfd);
+    blobstore_backup_free(b);
+    return r;
+}
+
+void blobstore_backup_free(struct blob_backup *b)
+{
+    if (!b)
+        return;
+    if (b->src_blobs_fd >= 0)
+        close(b->src_blobs_fd);
+    if (b->dst_blobs_fd >= 0)
+        close(b->dst_blobs_fd);
+    if (b->dst_fd >= 0)
+        close(b->dst_fd);
+    free(b);
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/* Copy in to a new file out, all of it: copy_file_range (which shares
+ * extents on filesystems that can), else read and write. */
+static int copy_fd(int in, int out, uint64_t *copied)
+{
+    uint64_t total = 0;
+    bool plain = false;
+
+    for (;;) {
+        ssize_t n;
+        if (!plain) {
+            n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+            if (n < 0 && total == 0 &&
+                (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+                plain = true;
+                continue;
+            }
+        } else {
+            char buf[BACKUP_COPY_CHUNK];
+            n = read(in, buf, sizeof(buf));
+            for (ssize_t done = 0; n > 0 && done < n;) {
+                ssize_t w = write(out, buf + done, (size_t)(n - done));
+                if (w < 0 && errno != EINTR)
+                    return -errno;
+                done += w > 0 ? w : 0;
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+    }
+    *copied = total;
+    return 0;
+}
+
+int blobstore_backup_blob(struct blob_backup *b, const char *sha_hex)
+{
+    char sub[3], path[70], part[80];
+    int sub_fd, in = -1, outfd = -1, r;
+
+    if (!is_hex64(sha_hex))
+        return -EINVAL;
+    unsigned idx = (unsigned)(hexval(sha_hex[0]) * 16 + hexval(sha_hex[1]));
+    blob_path(sha_hex, sub, path);
+    if (mkdirat(b->dst_blobs_fd, sub, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    sub_fd = openat(b->dst_blobs_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sub_fd < 0)
+        return -errno;
+    /* Blobs are immutable, so a hard link is as good as a copy and costs
+     * no space; the daemon deleting its name later leaves ours. */
+    if (!b->cross_fs) {
+        if (linkat(b->src_blobs_fd, path, sub_fd, sha_hex, 0) == 0) {
+            b->stats.linked++;
+            r = 0;
+            goto out;
+        }
+        r = -errno;
+        if (r == -EEXIST) /* listed twice: it is already in */
+            r = 0;
+        if (r == 0 || r == -ENOENT)
+            goto out;
+        if (r == -EXDEV)
+            b->cross_fs = true;
+        else if (r != -EPERM && r != -EMLINK && r != -EOPNOTSUPP)
+            goto out;
+    }
+    in = openat(b->src_blobs_fd, path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        r = -errno;
+        goto out;
+    }
+    /* Copy to a temp name, fsync, then rename: a crash never leaves a short
+     * file under a blob's name. */
+    snprintf(part, sizeof(part), "%s.part", sha_hex);
+    outfd = openat(sub_fd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (outfd < 0) {
+        r = -errno;
+        goto out;
+    }
+    uint64_t n = 0;
+    if ((r = copy_fd(in, outfd, &n)) < 0 || (fsync(outfd) < 0 && (r = -errno) < 0) ||
+        (renameat(sub_fd, part, sub_fd, sha_hex) < 0 && (r = -errno) < 0)) {
+        unlinkat(sub_fd, part, 0);
+        goto out;
+    }
+    b->stats.copied++;
+    b->stats.bytes_copied += n;
+out:
+    if (outfd >= 0)
+        close(outfd);
+    if (in >= 0)
+        close(in);
+    close(sub_fd);
+    if (r == 0)
+        b->touched[idx] = true;
+    return r;
+}
+
+int blobstore_backup_finish(struct blob_backup *b, const char *index_tmp, const char *index_name,
+                            struct blob_backup_stats *stats)
+{
+    int r;
+
+    /* fsync every directory that got an entry, then blobs/, then publish
+     * the index under its real name: a backup with an index.db is whole. */
+    for (unsigned i = 0; i < 256; i++) {
+        char sub[3];
+        if (!b->touched[i])
+            continue;
+        snprintf(sub, sizeof(sub), "%02x", i);
+        int fd = openat(b->dst_blobs_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        r = fsync(fd) < 0 ? -errno : 0;
+        close(fd);
+        if (r < 0)
+            return r;
+    }
+    if (fsync(b->dst_blobs_fd) < 0)
+        return -errno;
+    if (renameat(b->dst_fd, index_tmp, b->dst_fd, index_name) < 0)
+        return -errno;
+    if (fsync(b->dst_fd) < 0)
+        return -errno;
+    *stats = b->stats;
+    return 0;
+}

@@ -78,4 +78,38 @@ int blobstore_free_space(struct blobstore *bs, uint64_t *bytes);
  * non-zero result. */
 int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_hex), void *ctx);
 
+/* ---- backup ------------------------------------------------------------ */
+
+/* A backup of the blobs of data directory src into directory dst, made by
+ * a process other than the daemon (which may be running on src): nothing
+ * under src is changed, nothing is swept. */
+struct blob_backup;
+
+struct blob_backup_stats {
+    uint64_t linked;       /* blobs hard-linked (same filesystem) */
+    uint64_t copied;       /* blobs copied (another filesystem) */
+    uint64_t bytes_copied;
+};
+
+/* Create dst (and missing parents, mode 0750) or take it when it is an
+ * empty directory; -ENOTEMPTY when it holds anything, -ENOTDIR, -ENOENT
+ * when src has no blobs/ directory. Creates dst/blobs. */
+int blobstore_backup_open(const char *src, const char *dst, struct blob_backup **out);
+
+/* Put blob sha_hex into the backup: a hard link when src and dst share a
+ * filesystem (blobs are immutable), else a copy written under a temp name,
+ * fsync'd and renamed into place. -ENOENT when the blob is not in src (it
+ * was deleted meanwhile); other negative errnos on I/O failure. */
+int blobstore_backup_blob(struct blob_backup *b, const char *sha_hex);
+
+/* Make the backup durable and whole: fsync every blob directory written,
+ * then rename dst/index_tmp (written by the caller meanwhile) to
+ * dst/index_name and fsync dst. Fills *stats. */
+int blobstore_backup_finish(struct blob_backup *b, const char *index_tmp, const char *index_name,
+                            struct blob_backup_stats *stats);
+
+/* Close the directories and free; NULL is a no-op. Files written so far
+ * stay in dst. */
+void blobstore_backup_free(struct blob_backup *b);
+
 #endif

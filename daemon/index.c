@@ -1042,3 +1042,132 @@ bool index_write_failed(struct index *ix)
 {
     return atomic_load(&ix->write_failed);
 }
+
+/* ---- backup (ckptd backup) ------------------------------------------- */
+
+int index_backup(const char *src_path, const char *dst_path,
+                 int (*fn)(void *ctx, const char *sha_hex, uint64_t size), void *ctx,
+                 struct index_backup_stats *stats)
+{
+    struct index_backup_stats s = {0};
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b;
+    sqlite3_stmt *st = NULL, *del = NULL;
+    char(*gone)[SHA256_HEX_LEN + 1] = NULL;
+    size_t n_gone = 0, cap_gone = 0;
+    int r, rc;
+
+    /* Read-only: the backup must never change the live index. */
+    rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        r = (rc & 0xff) == SQLITE_CANTOPEN ? -ENOENT : errno_from_sqlite(src, rc, "open source");
+        goto out;
+    }
+    sqlite3_busy_timeout(src, DB_BUSY_TIMEOUT_MS);
+    if ((r = open_conn(dst_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &dst)) < 0)
+        goto out;
+    /* One step of -1 pages copies everything inside a single read
+     * transaction on src: a WAL snapshot, so the daemon's writers are never
+     * blocked and the copy holds exactly the rows committed when it began. */
+    b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        r = errno_from_sqlite(dst, sqlite3_errcode(dst), "backup");
+        goto out;
+    }
+    for (int waited = 0;; waited += 100) {
+        rc = sqlite3_backup_step(b, -1);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= DB_BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(100);
+    }
+    int frc = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE || frc != SQLITE_OK) {
+        r = errno_from_sqlite(dst, rc != SQLITE_DONE ? rc : frc, "backup");
+        goto out;
+    }
+    /* A single file with no -wal beside it, durable at each commit. */
+    if ((r = exec(dst, "PRAGMA journal_mode = DELETE")) < 0 ||
+        (r = exec(dst, "PRAGMA synchronous = FULL")) < 0)
+        goto out;
+    if ((r = prepare(dst, "SELECT sha256, max(size) FROM checkpoints GROUP BY sha256", &st)) < 0)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char sha[SHA256_HEX_LEN + 1];
+        copy_text(sha, sizeof(sha), sqlite3_column_text(st, 0));
+        r = fn(ctx, sha, (uint64_t)sqlite3_column_int64(st, 1));
+        if (r == 0) {
+            s.blobs++;
+            continue;
+        }
+        if (r != -ENOENT)
+            goto out;
+        r = 0;
+        if (n_gone == cap_gone) {
+            size_t cap = cap_gone ? 2 * cap_gone : 16;
+            void *p = realloc(gone, cap * sizeof(*gone));
+            if (!p) {
+                r = -ENOMEM;
+                goto out;
+            }
+            gone = p;
+            cap_gone = cap;
+        }
+        memcpy(gone[n_gone++], sha, sizeof(sha));
+    }
+    if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(dst, rc, "backup blobs");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Blobs deleted from the live store after the snapshot: their rows
+     * leave the copy too, so every checkpoint in the backup has its blob. */
+    if (n_gone > 0) {
+        if ((r = exec(dst, "BEGIN IMMEDIATE")) < 0)
+            goto out;
+        if ((r = prepare(dst,
+                         "DELETE FROM metrics WHERE checkpoint_id IN "
+                         "(SELECT id FROM checkpoints WHERE sha256 = ?1)",
+                         &del)) < 0 ||
+            (r = prepare(dst, "DELETE FROM checkpoints WHERE sha256 = ?1", &st)) < 0)
+            goto out;
+        for (size_t i = 0; i < n_gone; i++) {
+            sqlite3_bind_text(del, 1, gone[i], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 1, gone[i], -1, SQLITE_STATIC);
+            if ((rc = sqlite3_step(del)) != SQLITE_DONE ||
+                (rc = sqlite3_step(st)) != SQLITE_DONE) {
+                r = errno_from_sqlite(dst, rc, "backup drop");
+                goto out;
+            }
+            s.dropped += (uint64_t)sqlite3_changes(dst);
+            sqlite3_reset(del);
+            sqlite3_reset(st);
+        }
+        sqlite3_finalize(del);
+        sqlite3_finalize(st);
+        del = st = NULL;
+        if ((r = exec(dst, "COMMIT")) < 0)
+            goto out;
+    }
+    if ((r = prepare(dst,
+                     "SELECT (SELECT count(*) FROM checkpoints), (SELECT count(*) FROM tokens)",
+                     &st)) < 0)
+        goto out;
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+        r = errno_from_sqlite(dst, rc, "backup count");
+        goto out;
+    }
+    s.checkpoints = (uint64_t)sqlite3_column_int64(st, 0);
+    s.tokens = (uint64_t)sqlite3_column_int64(st, 1);
+    *stats = s;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(del);
+    if (dst && !sqlite3_get_autocommit(dst))
+        sqlite3_exec(dst, "ROLLBACK", NULL, NULL, NULL);
+    if (dst && sqlite3_close(dst) != SQLITE_OK && r == 0)
+        r = -EIO;
+    sqlite3_close(src);
+    free(gone);
+    return r;
+}

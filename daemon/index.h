@@ -129,4 +129,27 @@ int index_token_list(struct index *ix, int (*fn)(void *ctx, const struct token_r
  * every request but /healthz must authenticate. */
 int index_tokens_exist(struct index *ix, bool *any);
 
+/* ---- backup ------------------------------------------------------------ */
+
+struct index_backup_stats {
+    uint64_t checkpoints; /* rows in the backup */
+    uint64_t blobs;       /* distinct blobs they refer to */
+    uint64_t tokens;      /* tokens copied (revoked ones included) */
+    uint64_t dropped;     /* rows left out: their blob was deleted after the snapshot */
+};
+
+/* Copy the index file src_path (which another process may be writing) to
+ * the new file dst_path as one consistent snapshot, then call fn once for
+ * every blob a checkpoint of the copy refers to (corrupt ones included),
+ * with the size the index records. fn returns 0 once the blob is safely in
+ * the backup, -ENOENT when it is gone from the store (deleted after the
+ * snapshot: those checkpoints are removed from the copy and counted in
+ * dropped), or another negative errno, which stops the backup and is
+ * returned. Opens src read-only and never writes to it. -ENOENT when
+ * src_path does not exist. On success fills *stats; on failure dst_path
+ * may exist half-written: the caller discards it. */
+int index_backup(const char *src_path, const char *dst_path,
+                 int (*fn)(void *ctx, const char *sha_hex, uint64_t size), void *ctx,
+                 struct index_backup_stats *stats);
+
 #endif

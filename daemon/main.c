@@ -20,6 +20,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "backup.h"
 #include "ckpt_limits.h"
 #include "log.h"
 #include "parse.h"
@@ -430,6 +431,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_command(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "backup") == 0)
+        return backup_command(argc, argv);
     r = parse_options(argc, argv, &o);
     if (r >= 0)
         return r;
