@@ -10,10 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* GnuTLS priorities for the listener: TLS 1.3 and 1.2 only, ciphers of the
- * SECURE128/SECURE256 sets (AEAD, forward-secret key exchange), the
- * server's preference order. TLS 1.1 and older are refused. */
-#define TLS_PRIORITIES "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* GnuTLS priorities for the listener: TLS 1.3 and 1.2 only; AES-GCM and
+ * ChaCha20-Poly1305 (AEAD) only; in TLS 1.2 only ECDHE key exchange
+ * (forward secrecy; no static RSA, no CBC, no SHA-1 MACs); the server's
+ * preference order. Roughly Mozilla's "intermediate" profile. TLS 1.1 and
+ * older are refused (tests/integration/120_tls.sh checks each point). */
+#define TLS_PRIORITIES                                                                      \
+    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"    \
+    "+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"      \
+    "%SERVER_PRECEDENCE"
 
 /* A certificate or key file larger than this is refused: real ones are a
  * few KiB (a chain of four RSA-4096 certificates is under 10 KiB). */
