@@ -5,7 +5,8 @@ PKGS       := libmicrohttpd sqlite3 libcrypto
 CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
 DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
-              libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel
+              libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel \
+              nginx-light
 # Wanted by the test suite, not required: the torch tests say SKIPPED without it.
 OPT_DEPS   := python3-torch
 VERSION    := 0.1.0

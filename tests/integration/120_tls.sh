@@ -8,34 +8,15 @@
 # TLS_BIG_MIB sets the large download's size (default 300).
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/client.sh"
+. "$(dirname "$0")/../lib/tls.sh"
 need_daemon_binary
 need_cli
 command -v openssl >/dev/null || bail "openssl is installed (Makefile DEB_DEPS)"
 
 PKI=$WORK/pki
-mkdir -p "$PKI"
 
-# ---- a throwaway CA and a server certificate for 127.0.0.1 and localhost
-# mkca NAME: a self-signed CA NAME.pem / NAME.key.
-mkca()
-{
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=ckpt test $1" \
-        -keyout "$PKI/$1.key" -out "$PKI/$1.pem" \
-        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-        >/dev/null 2>&1
-}
-mkca ca
-mkca otherca
-openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
-    -keyout "$PKI/server.key" -out "$PKI/server.csr" >/dev/null 2>&1
-cat >"$PKI/server.ext" <<'EOF'
-subjectAltName = IP:127.0.0.1, DNS:localhost
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-EOF
-openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-    -CAcreateserial -days 2 -sha256 -extfile "$PKI/server.ext" -out "$PKI/server.pem" >/dev/null 2>&1
+# ---- a throwaway CA and a server certificate for 127.0.0.1 and localhost (tests/lib/tls.sh)
+make_test_pki "$PKI"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/stranger.key" >/dev/null 2>&1
 openssl pkey -in "$PKI/server.key" -aes256 -passout pass:secret -out "$PKI/encrypted.key" 2>/dev/null
 check "openssl made a CA, a server certificate signed by it, and spare keys" \
