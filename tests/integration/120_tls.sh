@@ -3,8 +3,9 @@
 # the ready line says https; curl, the ckpt CLI (--cacert, CKPT_CACERT) and the Python binding
 # (ca_file=) round-trip checkpoints with equal SHA-256, a 300 MiB download included (sendfile
 # is off under TLS); clients without the CA, with another CA, or under a name the certificate
-# does not carry are refused; TLS 1.0/1.1 refused, 1.2 and 1.3 accepted; tokens work over TLS;
-# bad certificate/key arguments refuse to start with a clear message.
+# does not carry are refused; TLS 1.0/1.1, CBC and static-RSA suites refused, 1.2 and 1.3
+# accepted (RSA and ECDSA certificates); tokens work over TLS; a stalled handshake is cut by
+# --header-timeout; bad certificate/key arguments refuse to start with a clear message.
 # TLS_BIG_MIB sets the large download's size (default 300).
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/client.sh"
@@ -258,4 +259,19 @@ if start_ckptd --tls-cert "$PKI/ec-chain.pem" --tls-key "$PKI/ec.key"; then
     stop_ckptd "ckptd with an ECDSA certificate exits 0 on SIGTERM"
 else
     fail "ckptd starts with an ECDSA certificate chain"
+fi
+
+# ---- a client that connects and never finishes the TLS handshake is cut by the header deadline
+if start_ckptd --tls-cert "$CERT" --tls-key "$KEY" --header-timeout 1; then
+    t0=$(date +%s%N)
+    # Half a ClientHello record header, then silence; read until ckptd closes (at most 8 s).
+    timeout 8 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf '\\x16\\x03\\x01' >&3; cat <&3 >/dev/null"
+    rc=$?
+    t1=$(date +%s%N)
+    ms=$(((t1 - t0) / 1000000))
+    check "a stalled TLS handshake is closed by --header-timeout 1 (after $ms ms)" \
+        test "$rc" = 0 -a "$ms" -lt 6000
+    stop_ckptd "ckptd with --header-timeout 1 exits 0 on SIGTERM"
+else
+    fail "ckptd starts with TLS and --header-timeout 1"
 fi
