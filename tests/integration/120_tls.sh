@@ -167,6 +167,30 @@ check_eq "a 2 MB Range near the end of the large blob over TLS answers 206" 206 
 check "  ... with exactly those bytes" cmp -s "$WORK/big.part" <(tail -c +$((OFF + 1)) "$BIG" | head -c 2000000)
 rm -f "$WORK/big.got" "$WORK/big.part" "$BIG"
 
+# ---- concurrent transfers over TLS (uploads are committed on worker threads while their
+# connections are suspended: that must work with TLS sessions too)
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    rand_file "$WORK/par$i.bin" $((1000000 + i * 77777))
+    curl -sS --max-time 60 --cacert "$CA" -T "$WORK/par$i.bin" -o "$WORK/par$i.json" \
+        -H "X-Checkpoint-SHA256: $(sha256sum "$WORK/par$i.bin" | cut -c1-64)" \
+        "$BASE/v1/runs/par/checkpoints?epoch=$i" 2>/dev/null &
+    pids+=($!)
+done
+wait "${pids[@]}"
+good=0
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    id=$(jq -r .id <"$WORK/par$i.json" 2>/dev/null)
+    curl -sS --max-time 60 --cacert "$CA" -o "$WORK/par$i.got" "$BASE/v1/checkpoints/$id/blob" 2>/dev/null &
+    pids+=($!)
+done
+wait "${pids[@]}"
+for i in 1 2 3 4 5 6 7 8; do
+    cmp -s "$WORK/par$i.bin" "$WORK/par$i.got" && good=$((good + 1))
+done
+check_eq "8 concurrent uploads, then 8 concurrent downloads over TLS, all byte for byte" 8 "$good"
+
 # ---- the ckpt CLI
 run_ckpt --url "$BASE" --cacert "$CA" -q push cli "$F" --epoch 3
 expect_rc "ckpt push --cacert over TLS exits 0" 0
