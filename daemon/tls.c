@@ -32,7 +32,9 @@ static int read_pem(const char *what, const char *path, char **out, char *err, s
     size_t got = 0;
     int fd, r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO given by mistake must be refused, not wait for a
+     * writer forever. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         r = -errno;
         snprintf(err, errsize, "cannot open %s '%s': %s", what, path, strerror(-r));

@@ -53,6 +53,9 @@ refuse "a missing key file refuses to start (exit 1), naming it" 1 \
     "cannot open --tls-key '$PKI/nope.key': No such file" --tls-cert "$CERT" --tls-key "$PKI/nope.key"
 refuse "a directory as certificate refuses to start" 1 "is not a regular file" \
     --tls-cert "$PKI" --tls-key "$KEY"
+mkfifo "$PKI/fifo.key"
+refuse "a FIFO as key refuses to start at once (no wait for a writer)" 1 "is not a regular file" \
+    --tls-cert "$CERT" --tls-key "$PKI/fifo.key"
 if [ "$(id -u)" = 0 ]; then
     skip "an unreadable key file refuses to start" "running as root: file modes do not stop reads"
 else
