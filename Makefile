@@ -6,7 +6,7 @@ CLIENT_PKGS := libcurl libcrypto
 # Debian 12 packages the build and the test suite need.
 DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
               libcurl4-openssl-dev curl jq openssl xxd python3 python3-pip python3-wheel \
-              man-db groff-base binutils
+              man-db groff-base binutils nginx-light
 # Wanted by the test suite, not required: without them the torch tests say SKIPPED, the
 # slow-client and soak tests use their Python stand-ins, and 130_deploy skips
 # `systemd-analyze verify`.

@@ -321,6 +321,8 @@ static ckpt_err perform(ckpt_client *c, const struct http_request *rq, struct ht
         c->last_status = rs->status;
         if (rq->body && rq->body->kind == BODY_STREAM && rq->body->pos > 0)
             can_retry = false; /* the stream's bytes are gone */
+        if (r < 0 && rs->permanent)
+            can_retry = false;
         if (r < 0 && rs->aborted)
             return fail(c, CKPT_E_ABORTED, "%s", rs->error);
         if (r < 0 || rs->status >= 500) {
@@ -886,7 +888,10 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
             e = fail(c, CKPT_E_NETWORK, "%s", rs.error);
         else
             e = status_error(c, &rs);
+        bool permanent = r < 0 && rs.permanent;
         ckpt_http_response_release(&rs);
+        if (permanent)
+            goto out;
         if (attempt >= c->max_retries) {
             size_t n = strlen(c->last_error);
             snprintf(c->last_error + n, sizeof(c->last_error) - n, " (after %u attempts)",

@@ -111,7 +111,19 @@ typedef int (*ckpt_progress_fn)(void *userdata, uint64_t done, uint64_t total);
 /* Call fn during transfers (NULL turns it off). */
 CKPT_API ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, void *userdata);
 
-/* CA bundle file for https servers (NULL: the system default). Copied. */
+/* TLS: an https server's certificate is always verified, chain and host
+ * name (the name or IP address in base_url must be in the certificate's
+ * subjectAltName); libckpt has no switch to turn that off.
+ *
+ * Verify against the PEM CA certificates in the file at path instead of
+ * the system's (/etc/ssl/certs); NULL goes back to the system's. The path
+ * is copied, and the file is read when a connection is made, not now: a
+ * missing or unreadable file fails the next request. A certificate that
+ * does not verify, or a CA file that cannot be used, fails the request
+ * with CKPT_E_NETWORK at once (never retried), and
+ * ckpt_client_last_error() names the CA file and the reason. The ckpt
+ * command takes the same file from --cacert or $CKPT_CACERT. Returns
+ * CKPT_E_INVALID_ARG when c is NULL, CKPT_E_NOMEM; c is unchanged then. */
 CKPT_API ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path);
 
 /* ---- metadata ---------------------------------------------------------- */

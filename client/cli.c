@@ -116,6 +116,9 @@ static int report(struct cli *cli, const char *what, ckpt_err e)
     if (cli->bar)
         fputc('\n', stderr);
     fprintf(stderr, "ckpt: %s failed: %s\n", what, *detail ? detail : ckpt_strerror(e));
+    if (e == CKPT_E_NETWORK && strstr(detail, "TLS certificate"))
+        fprintf(stderr, "ckpt: if the server's certificate comes from a private CA, pass that "
+                        "CA's certificate with --cacert FILE or CKPT_CACERT=FILE\n");
     return exit_for(e);
 }
 

@@ -263,6 +263,32 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
+/* Certificates are always verified (libcurl's default; nothing here turns
+ * CURLOPT_SSL_VERIFYPEER or CURLOPT_SSL_VERIFYHOST off). A verification
+ * failure, or a CA file libcurl cannot use, will not go away by retrying:
+ * mark it permanent and say which CA file was used. */
+static void tls_failure(const struct ckpt_client *c, CURLcode res, const char *why,
+                        struct http_response *rs)
+{
+    const char *ca = c->ca_file ? c->ca_file : "the system's CA certificates";
+
+    switch (res) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        snprintf(rs->error, sizeof(rs->error),
+                 "cannot verify the server's TLS certificate against %s: %s", ca, why);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+        snprintf(rs->error, sizeof(rs->error), "cannot use the CA file '%s': %s", ca, why);
+        break;
+    default:
+        return;
+    }
+    rs->permanent = true;
+}
+
 void ckpt_http_response_release(struct http_response *rs)
 {
     free(rs->body);
@@ -354,7 +380,10 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
                      errbuf[0] ? errbuf : curl_easy_strerror(res));
     } else {
         rs->transport = true;
-        snprintf(rs->error, sizeof(rs->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(res));
+        tls_failure(c, res, errbuf[0] ? errbuf : curl_easy_strerror(res), rs);
+        if (!rs->permanent)
+            snprintf(rs->error, sizeof(rs->error), "%s",
+                     errbuf[0] ? errbuf : curl_easy_strerror(res));
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);

@@ -75,6 +75,8 @@ struct http_response {
     uint64_t content_length;
     bool aborted;   /* a callback stopped the transfer */
     bool transport; /* failed below HTTP: connect, reset, timeout */
+    bool permanent; /* a transport failure retrying cannot cure: the TLS
+                     * certificate did not verify, the CA file is unusable */
     char error[CKPT_ERRMSG_MAX];
 };
 

@@ -307,6 +307,16 @@ int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint
     return 0;
 }
 
+long blob_read_at(int fd, uint64_t off, void *buf, size_t len)
+{
+    ssize_t n;
+
+    do
+        n = pread(fd, buf, len, (off_t)off);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
 int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_ms)
 {
     char sub[3], path[70], dst[128];

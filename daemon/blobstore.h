@@ -51,6 +51,11 @@ void blob_tmp_discard(struct blob_tmp *t);
 /* Open a blob for reading: *fd (caller closes) and its size. -ENOENT. */
 int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint64_t *size);
 
+/* Read up to len bytes at offset off of a blob opened with
+ * blobstore_open_blob, for serving it where sendfile cannot be used (TLS).
+ * Returns the count, 0 at the end of the file, or a negative errno. */
+long blob_read_at(int fd, uint64_t off, void *buf, size_t len);
+
 /* Move a blob out of the way into DIR/quarantine/ (named SHA.MS), for a
  * person to inspect; -ENOENT when it is not there. */
 int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_ms);

@@ -46,5 +46,6 @@
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
 #define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
+#define TLS_READ_BLOCK (256 << 10) /* bytes read per call when serving a blob over TLS */
 
 #endif

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "parse.h"
 #include "server.h"
+#include "tls.h"
 
 #ifndef CKPTD_VERSION
 #define CKPTD_VERSION "0.1.0"
@@ -40,6 +41,7 @@ struct options {
     unsigned header_timeout_s, rate_window_s;
     uint64_t min_upload_rate;
     bool insecure;
+    const char *tls_cert, *tls_key; /* both or neither */
 };
 
 static void usage(FILE *f)
@@ -69,6 +71,9 @@ static void usage(FILE *f)
             "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
             "                        each --upload-rate-window S (defaults %d and %d)\n"
             "  --insecure            allow a non-loopback --listen address with no tokens\n"
+            "  --tls-cert FILE       serve HTTPS (TLS 1.2 and 1.3 only) with this PEM\n"
+            "                        certificate chain, leaf first; needs --tls-key\n"
+            "  --tls-key FILE        the certificate's unencrypted PEM private key\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
             "\n"
@@ -96,6 +101,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"header-timeout", required_argument, NULL, 'H'},
         {"min-upload-rate", required_argument, NULL, 'R'},
         {"upload-rate-window", required_argument, NULL, 'W'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -171,6 +178,14 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             break;
+        case 'C':
+        case 'K':
+            if (!*optarg) {
+                fprintf(stderr, "ckptd: --%s needs a file\n", c == 'C' ? "tls-cert" : "tls-key");
+                return 2;
+            }
+            *(c == 'C' ? &o->tls_cert : &o->tls_key) = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -189,6 +204,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "ckptd: unexpected argument '%s'\nTry 'ckptd --help'.\n", argv[optind]);
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "ckptd: --tls-cert and --tls-key go together: give both or neither\n");
         return 2;
     }
     return -1;
@@ -425,6 +444,7 @@ int main(int argc, char **argv)
     struct options o;
     struct app app = {0};
     struct server *srv = NULL;
+    struct tls_creds *tls = NULL;
     sigset_t sigs;
     uint16_t port;
     int lock_fd = -1, r, sig, status = 1;
@@ -437,6 +457,21 @@ int main(int argc, char **argv)
     if (r >= 0)
         return r;
     app.max_upload = o.max_upload;
+    if (o.tls_cert) {
+        char err[PATH_MAX + 256];
+        if (!tls_supported()) {
+            fprintf(stderr, "ckptd: this libmicrohttpd was built without TLS support: "
+                            "--tls-cert cannot be used (put a TLS proxy such as nginx in front)\n");
+            return 1;
+        }
+        if (tls_load(o.tls_cert, o.tls_key, &tls, err, sizeof(err)) < 0) {
+            fprintf(stderr, "ckptd: %s\n", err);
+            return 1;
+        }
+        if (tls->expired || tls->not_yet_valid)
+            log_error("the certificate in '%s' is %s: clients will refuse it", o.tls_cert,
+                      tls->expired ? "expired" : "not valid yet");
+    }
 
     /* Block the stop signals in every thread (threads inherit the mask) and
      * take them in one place, sigwait below. */
@@ -486,7 +521,9 @@ int main(int argc, char **argv)
                                 .max_uploads_per_ip = o.max_uploads_per_ip,
                                 .header_timeout_s = o.header_timeout_s,
                                 .rate_window_s = o.rate_window_s,
-                                .min_upload_rate = o.min_upload_rate};
+                                .min_upload_rate = o.min_upload_rate,
+                                .tls_cert_pem = tls ? tls->cert_pem : NULL,
+                                .tls_key_pem = tls ? tls->key_pem : NULL};
     r = server_start(&app, &cfg, &srv, &port);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot listen on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "",
@@ -498,7 +535,8 @@ int main(int argc, char **argv)
      * of every blob, and serving checks the size of each blob it opens. */
     if (workq_submit(app.workq, recovery_scan, app.store) < 0)
         log_error("cannot start the recovery scan");
-    printf("ckptd listening on http://%s%s%s:%u data=%s\n", strchr(o.host, ':') ? "[" : "",
+    printf("ckptd listening on %s://%s%s%s:%u data=%s\n", tls ? "https" : "http",
+           strchr(o.host, ':') ? "[" : "",
            o.host, strchr(o.host, ':') ? "]" : "", port, o.data);
     fflush(stdout);
 
@@ -514,5 +552,6 @@ out:
     store_close(app.store);
     if (lock_fd >= 0)
         close(lock_fd);
+    tls_free(tls);
     return status;
 }

@@ -23,6 +23,7 @@
 #include "request.h"
 #include "respond.h"
 #include "router.h"
+#include "tls.h"
 #include "upload.h"
 
 /* What the watchdog knows of one TCP connection. */
@@ -714,9 +715,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_info("http: %s", msg);
 }
 
+/* The TLS part of the libmicrohttpd options, as an MHD_OPTION_ARRAY of at
+ * most 4 items (END-terminated; just END for plain HTTP). Under TLS
+ * libmicrohttpd cannot use sendfile: blob responses are read and encrypted
+ * in user space instead, correct but costlier (see the notes on TLS). */
+static void tls_options(const struct server_config *cfg, struct MHD_OptionItem items[4],
+                        unsigned *flags)
+{
+    size_t n = 0;
+
+    if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+        *flags |= MHD_USE_TLS;
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                             (void *)(uintptr_t)cfg->tls_key_pem};
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                             (void *)(uintptr_t)cfg->tls_cert_pem};
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                             (void *)(uintptr_t)TLS_PRIORITIES};
+    }
+    items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+}
+
 int server_start(struct app *app, const struct server_config *cfg, struct server **out,
                  uint16_t *port)
 {
+    struct MHD_OptionItem tls_items[4];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     char portstr[8];
@@ -752,6 +775,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    tls_options(cfg, tls_items, &flags);
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -760,12 +784,14 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY, tls_items,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
-        log_error("cannot listen on %s:%u (address in use or not available)", cfg->host,
-                  cfg->port);
+        log_error("cannot listen on %s:%u (address in use or not available%s)", cfg->host,
+                  cfg->port,
+                  (flags & MHD_USE_TLS) ? ", or the TLS certificate, key or priorities were "
+                                          "refused: see above" : "");
         pthread_mutex_destroy(&srv->watch_lock);
         pthread_mutex_destroy(&srv->upload_lock);
         free(srv->upload_addrs);

@@ -19,6 +19,10 @@ struct server_config {
     unsigned header_timeout_s;     /* headers must arrive within this */
     unsigned rate_window_s;        /* upload bodies must move ... */
     uint64_t min_upload_rate;      /* ... this many bytes/s per window */
+    /* HTTPS: both NULL for plain HTTP, else the PEM certificate chain and
+     * private key (see tls.h), borrowed: they must outlive the server. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 /* Listen and serve app. *port gets the bound port. Returns 0, or a

@@ -13,7 +13,7 @@ if [ -z "${PYTHON:-}" ]; then
     [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 fi
 # The CLI must not pick up the caller's server or token.
-unset CKPT_URL CKPT_TOKEN
+unset CKPT_URL CKPT_TOKEN CKPT_CACERT
 
 # need_cli: bail when the ckpt CLI was not built.
 need_cli()

@@ -233,7 +233,7 @@ start_ckptd_on()
     for i in $(seq 1 $((READY_WAIT * 10))); do
         line=$(grep -m1 '^ckptd listening on ' "$CKPTD_OUT" 2>/dev/null)
         if [ -n "$line" ]; then
-            BASE=$(printf '%s\n' "$line" | sed -E 's/^ckptd listening on (http:\/\/[^ ]+).*/\1/')
+            BASE=$(printf '%s\n' "$line" | sed -E 's/^ckptd listening on (https?:\/\/[^ ]+).*/\1/')
             READY_LINE=$line
             break
         fi
@@ -247,7 +247,7 @@ start_ckptd_on()
         return 1
     fi
     PORT=${BASE##*:}
-    HOST=${BASE#http://}
+    HOST=${BASE#*://}
     HOST=${HOST%:*}
     HOST=${HOST#[}
     HOST=${HOST%]}

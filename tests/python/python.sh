@@ -10,7 +10,7 @@ PYTESTS=$HARNESS_ROOT/tests/python
 BUILD_DIR=${BUILD_DIR:-$HARNESS_ROOT/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 # The binding must not pick up the caller's server or token, and must not litter the tree.
-unset CKPT_URL CKPT_TOKEN
+unset CKPT_URL CKPT_TOKEN CKPT_CACERT
 export PYTHONDONTWRITEBYTECODE=1
 
 # is_asan LIB: whether LIB was built with AddressSanitizer.

@@ -199,9 +199,13 @@ class Client:
     """A connection to a ckptd server.
 
     ``url`` and ``token`` default to the environment variables CKPT_URL
-    (else http://127.0.0.1:8420) and CKPT_TOKEN. Safe to share between
-    threads: calls on one Client are serialized; use one Client per thread
-    for parallel transfers. Use it as a context manager or call ``close()``.
+    (else http://127.0.0.1:8420) and CKPT_TOKEN. An https server's
+    certificate is always verified, against the PEM CA certificates in
+    ``ca_file`` (default $CKPT_CACERT) or else the system's; a certificate
+    that does not verify raises ckpt.ConnectionError at once, without
+    retries. Safe to share between threads: calls on one Client are
+    serialized; use one Client per thread for parallel transfers. Use it as
+    a context manager or call ``close()``.
     """
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, *,
@@ -209,6 +213,7 @@ class Client:
                  stall_timeout: Optional[float] = None, ca_file: Optional[str] = None):
         url = url or os.environ.get("CKPT_URL") or "http://127.0.0.1:8420"
         token = token if token is not None else (os.environ.get("CKPT_TOKEN") or None)
+        ca_file = ca_file if ca_file is not None else (os.environ.get("CKPT_CACERT") or None)
         self.url = url
         self._lock = threading.Lock()
         self._c = _n.lib.ckpt_client_new(url.encode(), token.encode() if token else None)
