@@ -47,9 +47,10 @@ struct server {
     struct app *app;
     atomic_int inflight; /* requests begun and not yet completed */
     atomic_int uploads;  /* uploads between begin and completion */
-    unsigned max_uploads;
-    int64_t header_timeout_ms, rate_window_ms;
-    uint64_t min_upload_rate;
+    /* Limits SIGHUP may change (server_reconfigure) while threads read. */
+    _Atomic unsigned max_uploads;
+    _Atomic int64_t header_timeout_ms, rate_window_ms;
+    _Atomic uint64_t min_upload_rate;
     pthread_mutex_t watch_lock;
     struct conn_watch *watched; /* every open connection */
     pthread_t watchdog;
@@ -605,6 +606,14 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     *port = info ? info->port : cfg->port;
     *out = srv;
     return 0;
+}
+
+void server_reconfigure(struct server *srv, const struct server_config *cfg)
+{
+    atomic_store(&srv->max_uploads, cfg->max_uploads);
+    atomic_store(&srv->header_timeout_ms, (int64_t)cfg->header_timeout_s * 1000);
+    atomic_store(&srv->rate_window_ms, (int64_t)cfg->rate_window_s * 1000);
+    atomic_store(&srv->min_upload_rate, cfg->min_upload_rate);
 }
 
 static void sleep_ms(long ms)
