@@ -289,7 +289,9 @@ static bool is_space(char ch)
 
 static bool is_key_char(char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+    /* Wider than any key, so that "Max_Upload" is reported as unknown. */
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.';
 }
 
 /* One line (without its newline) into key and value, NUL-terminated in
@@ -345,8 +347,9 @@ static int split_line(char *buf, char **key, char **value, char *err, size_t err
         }
     } else {
         v = p;
-        /* A comment starts at a '#' after whitespace. */
-        for (end = p; *end && !(*end == '#' && end > p && is_space(end[-1])); end++)
+        /* A comment starts at a '#' that begins the value or follows
+         * whitespace; "a#b" is a value. */
+        for (end = p; *end && !(*end == '#' && (end == p || is_space(end[-1]))); end++)
             ;
         while (end > v && is_space(end[-1]))
             end--;
@@ -595,7 +598,8 @@ void config_print_example(FILE *f)
     for (size_t i = 0; i < config_keys_count; i++) {
         const struct config_key *k = &config_keys[i];
         config_bounds(k, bounds, sizeof(bounds));
-        fprintf(f, "\n# %s\n# %s; %s; %s\n#%s = %s\n", k->help, config_type_name(k), bounds,
+        fprintf(f, "\n# %s\n# %s%s%s; %s\n#%s = %s\n", k->help, config_type_name(k),
+                strcmp(bounds, "-") ? ", " : "", strcmp(bounds, "-") ? bounds : "",
                 k->reloadable ? "reloadable" : "needs a restart", k->name,
                 *k->def ? k->def : "\"\"");
     }

@@ -99,9 +99,10 @@ int config_set(struct config *c, const struct config_key *k, const char *value,
                const char *label, char *err, size_t err_size);
 
 /* Parse a whole config file's text (len bytes, need not be NUL-terminated)
- * on top of c: `key = value` lines, '#' comments (a whole line, or after
- * whitespace outside quotes), blank lines, values optionally in double or
- * single quotes. A key may appear once. Returns 0, or -EINVAL / -ERANGE /
+ * on top of c: `key = value` lines, '#' comments (a whole line, or from a
+ * '#' that starts a value or follows whitespace, outside quotes), blank
+ * lines, values optionally in double or single quotes (no escapes; an
+ * empty value must be written ""). A key may appear once. Returns 0, or -EINVAL / -ERANGE /
  * -ENOENT (unknown key) with err->line and err->msg set; c is untouched on
  * failure. Pure: no I/O, no allocation. */
 int config_parse(struct config *c, const char *text, size_t len, struct config_error *err);
