@@ -47,6 +47,7 @@ struct server {
     struct app *app;
     atomic_int inflight; /* requests begun and not yet completed */
     atomic_int uploads;  /* uploads between begin and completion */
+    atomic_int handed_off; /* requests suspended for a worker, not yet completed */
     /* Limits SIGHUP may change (server_reconfigure) while threads read. */
     _Atomic unsigned max_uploads;
     _Atomic int64_t header_timeout_ms, rate_window_ms;
@@ -184,6 +185,7 @@ const char *request_trailer(struct request *req, const char *name)
 
 void request_suspend(struct request *req)
 {
+    atomic_fetch_add(&req->srv->handed_off, 1);
     req->phase = PHASE_SUSPENDED;
     MHD_suspend_connection(req->conn);
 }
@@ -239,6 +241,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                  req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
     if (req->counted_upload)
         atomic_fetch_sub(&srv->uploads, 1);
+    if (req->phase == PHASE_SUSPENDED || req->phase == PHASE_REPLY)
+        atomic_fetch_sub(&srv->handed_off, 1);
     watch_set(srv, conn, CONN_WAITING);
     request_free(req);
     *con_cls = NULL;
@@ -645,7 +649,10 @@ void server_stop(struct server *srv, unsigned grace_s)
      * that end from now on are refused with 503. Nothing stays suspended,
      * which MHD_stop_daemon would not survive. */
     workq_drain(srv->app->workq);
-    wait_idle(srv, 2000);
+    /* Only the requests the workers resumed get their answer out now; the
+     * transfers still running past the grace period are aborted below. */
+    for (int waited = 0; atomic_load(&srv->handed_off) > 0 && waited < 2000; waited += 20)
+        sleep_ms(20);
     if (atomic_load(&srv->inflight) > 0)
         log_info("aborting %d request(s) still in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->mhd);
