@@ -627,6 +627,10 @@ int main(int argc, char **argv)
     printf("ckptd listening on http://%s%s%s:%u data=%s\n", strchr(host, ':') ? "[" : "", host,
            strchr(host, ':') ? "]" : "", port, cfg.data);
     fflush(stdout);
+    log_info("ckptd %s (pid %ld) listening on %s%s%s:%u, data %s%s%s", CKPTD_VERSION,
+             (long)getpid(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+             port, cfg.data, cl.config_path ? ", config " : "",
+             cl.config_path ? cl.config_path : "");
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
