@@ -114,12 +114,26 @@ upload hup "" "$WORK/600k"
 expect_error "after the invalid reload max-upload is still 512K (600 KiB: 413)" 413 payload_too_large
 
 # back to valid; log-level warn hides the info lines of the next reload
-printf 'max-upload = 2M\nlog-level = warn\nlog-file = %s\n' "$LOG" >"$CONF"
+printf 'max-upload = 2M\nheader-timeout = 1s\nlog-level = warn\nlog-file = %s\n' "$LOG" >"$CONF"
 n_before=$(grep -c 'configuration re-read' "$LOG")
 signal_ckptd HUP
 wait_for 10 grep -q 'max-upload = 2M (was 512K)' "$LOG"
 upload hup "" "$WORK/600k"
 expect_status "a valid file again: max-upload = 2M, a 600 KiB upload answers 201" 201
+# header-timeout went from 30 s to 1 s: an idle connection is now cut within a few seconds
+cut=$(python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(8)
+t = time.time()
+try:
+    d = s.recv(1)
+except OSError:
+    d = b""
+print("cut" if d == b"" and time.time() - t < 6 else "not-cut")
+PY
+)
+check_eq "the reloaded header-timeout (1s) cuts an idle connection within 6 s" cut "$cut"
 signal_ckptd HUP
 sleep 1
 check_eq "with log-level = warn, the info line of a reload is no longer logged" \
