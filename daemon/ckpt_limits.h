@@ -37,6 +37,7 @@
 #define UPLOAD_RATE_WINDOW_S 20    /* upload bodies must move at least */
 #define UPLOAD_MIN_RATE 1024       /* this many bytes/s over each window */
 #define DEFAULT_MAX_UPLOADS 64     /* concurrent uploads; more answer 503 */
+#define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000

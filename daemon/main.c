@@ -459,6 +459,7 @@ static struct server_config server_limits(const struct config *c, const char *ho
                                .port = port,
                                .threads = (unsigned)c->threads,
                                .max_uploads = (unsigned)c->max_uploads,
+                               .max_uploads_per_ip = (unsigned)c->max_uploads_per_ip,
                                .header_timeout_s = (unsigned)c->header_timeout,
                                .rate_window_s = (unsigned)c->upload_rate_window,
                                .min_upload_rate = c->min_upload_rate};

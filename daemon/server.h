@@ -15,6 +15,7 @@ struct server_config {
     uint16_t port;    /* 0: any free port */
     unsigned threads; /* event threads */
     unsigned max_uploads; /* concurrent uploads before 503 */
+    unsigned max_uploads_per_ip; /* the same from one client address; 0: max_uploads */
     unsigned header_timeout_s;     /* headers must arrive within this */
     unsigned rate_window_s;        /* upload bodies must move ... */
     uint64_t min_upload_rate;      /* ... this many bytes/s per window */

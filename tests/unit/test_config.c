@@ -50,7 +50,8 @@ static void test_defaults(void)
     CHECK(c.max_disk == 0, "default max-disk is 0 (none)");
     CHECK(c.scrub_interval == 7 * 86400, "default scrub-interval is 7 days in seconds");
     CHECK(c.scrub_rate == 100, "default scrub-rate is 100 MB/s");
-    CHECK(c.max_uploads_per_ip == 8, "default max-uploads-per-ip is 8");
+    CHECK(c.max_uploads_per_ip == DEFAULT_MAX_UPLOADS_PER_IP,
+          "default max-uploads-per-ip is DEFAULT_MAX_UPLOADS_PER_IP");
     CHECK(!c.insecure, "default insecure is false");
 
     for (size_t i = 0; i < config_keys_count; i++) {
