@@ -151,3 +151,22 @@ check "without --config, SIGHUP reopens the log file" \
 http GET /healthz
 expect_status "ckptd answers after a SIGHUP without --config" 200
 stop_ckptd "ckptd without --config exits 0 after SIGHUP"
+
+# the command line still wins over the file on a reload; log-file may move to a new path
+CONF2=$WORK/two.conf
+printf 'max-upload = 2M\nlog-file = %s\n' "$WORK/two.log" >"$CONF2"
+start_ckptd --config "$CONF2" --max-upload 1K || bail "ckptd starts with --config and --max-upload 1K"
+rand_file "$WORK/2k" 2048
+upload cli "" "$WORK/2k"
+expect_error "--max-upload 1K on the command line wins over the file's 2M" 413 payload_too_large
+printf 'max-upload = 4M\nlog-file = %s\n' "$WORK/moved.log" >"$CONF2"
+signal_ckptd HUP
+wait_for 10 grep -q 'configuration re-read' "$WORK/moved.log"
+check "a new log-file path in the file takes effect on SIGHUP (lines go to the new file)" \
+    grep -q "SIGHUP: log-file = $WORK/moved.log (was $WORK/two.log)" "$WORK/moved.log"
+check "the old log file gets no lines after the move" bash -c "! grep -q 'SIGHUP' '$WORK/two.log'"
+upload cli "" "$WORK/2k"
+expect_error "after the reload the command line's --max-upload 1K still wins" 413 payload_too_large
+check "no max-upload change is logged (the command line value did not change)" \
+    bash -c "! grep -q 'max-upload =' '$WORK/moved.log'"
+stop_ckptd "ckptd exits 0 after moving its log file"
