@@ -8,6 +8,9 @@
  * example file (to regenerate them after changing the table).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +372,54 @@ static void test_validate_and_redact(void)
     CHECK(secrets == 0, "no key holds a secret today (tokens live in the index, not the config)");
 }
 
+static atomic_bool live_stop;
+static atomic_int live_torn;
+
+/* Reads the live snapshot in a loop: max_upload and reserve are always set
+ * together, so a reader that sees them disagree saw a torn update. */
+static void *live_reader(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&live_stop)) {
+        const struct config *c = config_live_lock();
+        if (c && c->max_upload != c->reserve)
+            atomic_fetch_add(&live_torn, 1);
+        config_live_unlock();
+    }
+    return NULL;
+}
+
+static void test_live(void)
+{
+    struct config c;
+    pthread_t t[2];
+
+    CHECK(config_live_lock() == NULL, "before config_live_set there is no live snapshot");
+    config_live_unlock();
+    config_defaults(&c);
+    c.max_upload = c.reserve = 1;
+    CHECK(config_live_set(&c) == 0, "config_live_set");
+    const struct config *l = config_live_lock();
+    CHECK(l && l != &c && l->max_upload == 1, "the live snapshot is a copy of what was set");
+    config_live_unlock();
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, live_reader, NULL);
+    for (uint64_t v = 2; v < 2000; v++) {
+        c.max_upload = c.reserve = v;
+        config_live_set(&c);
+    }
+    atomic_store(&live_stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(atomic_load(&live_torn) == 0, "2 readers never see a half-replaced snapshot over 2000 swaps");
+    l = config_live_lock();
+    CHECK(l && l->max_upload == 1999, "readers see the last snapshot set");
+    config_live_unlock();
+    config_live_free();
+    CHECK(config_live_lock() == NULL, "config_live_free leaves no snapshot");
+    config_live_unlock();
+}
+
 /* Whether the file at path contains text exactly. */
 static int file_contains(const char *path, const char *text, int whole)
 {
@@ -443,5 +494,6 @@ int main(int argc, char **argv)
     test_load_file();
     test_validate_and_redact();
     test_docs();
+    test_live();
     return CHECK_DONE();
 }
