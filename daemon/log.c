@@ -75,6 +75,23 @@ int log_reopen(void)
     return log_path[0] ? log_open_file(log_path) : 0;
 }
 
+void log_startup_error(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+    int n = snprintf(line, sizeof(line), "ckptd: ");
+
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    (void)!write(STDERR_FILENO, line, (size_t)n);
+    if (saved_stderr >= 0)
+        (void)!write(saved_stderr, line, (size_t)n);
+}
+
 static void vlog(enum log_level level, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
 
 static void vlog(enum log_level level, const char *fmt, va_list ap)

@@ -34,6 +34,11 @@ bool log_enabled(enum log_level level);
  * negative errno with the previous destination kept. */
 int log_open_file(const char *path);
 
+/* Write "ckptd: MESSAGE\n" to the log's destination and, while a log file
+ * replaces stderr, to the original stderr too: a fatal start-up error must
+ * reach the operator's terminal (or the journal) as well as the log. */
+void log_startup_error(const char *fmt, ...) LOG_PRINTF(1, 2);
+
 /* Open the current log file's path again (logrotate moved it away):
  * log_open_file with the same path. 0 when logging to stderr. */
 int log_reopen(void);

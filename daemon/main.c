@@ -590,34 +590,34 @@ int main(int argc, char **argv)
     }
     r = store_open(cfg.data, (unsigned)cfg.threads + COMMIT_THREADS + 2, &app.store);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot open data directory '%s': %s\n", cfg.data, strerror(-r));
+        log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
         goto out;
     }
     r = auth_new(app.store->index, &app.auth);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot set up authentication: %s\n", strerror(-r));
+        log_startup_error("cannot set up authentication: %s", strerror(-r));
         goto out;
     }
     bool any_token = false;
     if (index_tokens_exist(app.store->index, &any_token) == 0 && !any_token && !cfg.insecure &&
         !is_loopback(host)) {
-        fprintf(stderr,
-                "ckptd: refusing to listen on '%s' without authentication: anyone who can reach "
-                "it could read and delete checkpoints.\nCreate a token first (ckptd token add NAME "
-                "--role admin --data %s), listen on a loopback address, or pass --insecure.\n",
-                host, cfg.data);
+        log_startup_error(
+            "refusing to listen on '%s' without authentication: anyone who can reach "
+            "it could read and delete checkpoints.\nCreate a token first (ckptd token add NAME "
+            "--role admin --data %s), listen on a loopback address, or pass --insecure.",
+            host, cfg.data);
         goto out;
     }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
+        log_startup_error("cannot start worker threads: %s", strerror(-r));
         goto out;
     }
     struct server_config scfg = server_limits(&cfg, host, listen_port);
     r = server_start(&app, &scfg, &srv, &port);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot listen on %s%s%s:%u\n", strchr(host, ':') ? "[" : "",
-                host, strchr(host, ':') ? "]" : "", listen_port);
+        log_startup_error("cannot listen on %s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+                          strchr(host, ':') ? "]" : "", listen_port);
         goto out;
     }
     /* Blobs missing or the wrong size (a crash, a disk fault, a person) are

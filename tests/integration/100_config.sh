@@ -162,3 +162,11 @@ ckptd_run --listen 127.0.0.1:0 --data "$(new_tmpdir)" --log-file "$WORK/no/such/
 check_eq "an unopenable log file exits 1" 1 "$RC"
 check_match "an unopenable log file is named with the reason" \
     "ckptd: cannot open log file '.*/no/such/dir/x\.log': No such file or directory" "$(cat "$WORK/err")"
+
+# a fatal start-up error with a log file: on the terminal (stderr) and in the log
+ckptd_run --listen 0.0.0.0:0 --data "$(new_tmpdir)" --log-file "$WORK/fatal.log"
+check_eq "a refused non-loopback start with a log file exits 1" 1 "$RC"
+check "the refusal reaches stderr although a log file is set" \
+    grep -q "ckptd: refusing to listen on '0.0.0.0' without authentication" "$WORK/err"
+check "the refusal is in the log file too" \
+    grep -q "ckptd: refusing to listen on '0.0.0.0' without authentication" "$WORK/fatal.log"
