@@ -170,3 +170,24 @@ expect_error "after the reload the command line's --max-upload 1K still wins" 41
 check "no max-upload change is logged (the command line value did not change)" \
     bash -c "! grep -q 'max-upload =' '$WORK/moved.log'"
 stop_ckptd "ckptd exits 0 after moving its log file"
+
+# max-uploads raised by SIGHUP: a second concurrent upload goes from 503 to 201
+CONF3=$WORK/three.conf
+printf 'max-uploads = 1\n' >"$CONF3"
+start_ckptd --config "$CONF3" --min-upload-rate 0 || bail "ckptd starts with max-uploads = 1"
+rand_file "$WORK/4m" $((4 * 1024 * 1024))
+curl -s -o /dev/null -w '%{http_code}' --max-time 60 --limit-rate 512K -T "$WORK/4m" \
+    "$BASE/v1/runs/mu/checkpoints" >"$WORK/mu.status" 2>/dev/null &
+mu_pid=$!
+wait_for 10 tmp_has_file
+upload mu "" "$WORK/400k"
+expect_error "with max-uploads = 1 and one upload in flight, a second answers 503" 503 unavailable
+printf 'max-uploads = 3\n' >"$CONF3"
+signal_ckptd HUP
+wait_for 10 grep -q 'max-uploads = 3 (was 1)' "$CKPTD_ERR"
+# from another client address (127.0.0.2), so per-address bookkeeping meets a second address
+upload mu "" "$WORK/400k" --interface 127.0.0.2
+expect_status "after SIGHUP raised max-uploads to 3, a second concurrent upload (another address) answers 201" 201
+wait "$mu_pid" 2>/dev/null
+check_eq "the upload in flight during that SIGHUP completes with 201" 201 "$(cat "$WORK/mu.status")"
+stop_ckptd "ckptd exits 0 after raising max-uploads"
