@@ -15,7 +15,7 @@ struct app {
     struct store *store;
     struct workq *workq;
     struct auth *auth;
-    uint64_t max_upload;
+    _Atomic uint64_t max_upload; /* SIGHUP may change it while handlers read it */
 };
 
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "auth.h"
 #include "backup.h"
 #include "ckpt_limits.h"
+#include "config.h"
 #include "log.h"
 #include "parse.h"
 #include "server.h"
@@ -31,51 +33,84 @@
 #define CKPTD_VERSION "0.1.0"
 #endif
 
-struct options {
-    char host[256];
-    uint16_t port;
-    const char *data;
-    uint64_t max_upload;
-    unsigned threads;
-    unsigned max_uploads, max_uploads_per_ip;
-    unsigned header_timeout_s, rate_window_s;
-    uint64_t min_upload_rate;
-    bool insecure;
-    const char *tls_cert, *tls_key; /* both or neither */
+/* What the command line asked for. Settings are kept as (key, value)
+ * pairs so that SIGHUP can rebuild the configuration the way start-up did:
+ * defaults, then the --config file, then the command line, which wins. */
+struct cmdline {
+    const char *config_path; /* NULL: no file */
+    bool check;              /* --check-config */
+    size_t n;
+    struct {
+        const struct config_key *key;
+        const char *value;
+    } *set;
 };
+
+/* Print text wrapped at 79 columns, continuation lines indented by indent. */
+static void wrap(FILE *f, const char *text, int col, int indent)
+{
+    const char *p = text;
+
+    while (*p) {
+        size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)word > 79) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", (int)word, p);
+        col += (int)word;
+        p += word;
+        p += strspn(p, " ");
+    }
+    fputc('\n', f);
+}
 
 static void usage(FILE *f)
 {
+    char opt[64], text[512];
+
     fprintf(f,
-            "usage: ckptd [OPTIONS]\n"
+            "usage: ckptd [--config FILE] [OPTIONS]\n"
+            "       ckptd --check-config [--config FILE] [OPTIONS]\n"
             "       ckptd token add NAME --role read|write|admin [--runs PREFIX] [--data DIR]\n"
             "       ckptd token list [--data DIR]\n"
             "       ckptd token revoke ID [--data DIR]\n"
+            "       ckptd backup --data DIR --to DIR\n"
             "\n"
             "Checkpoint store daemon: streams checkpoint blobs to disk with SHA-256\n"
             "verification and indexes them for queries over HTTP (see proto/API.md).\n"
             "\n"
-            "options:\n"
-            "  --listen HOST:PORT    address to listen on (default 127.0.0.1:8420;\n"
-            "                        [::1]:PORT for IPv6; port 0 picks a free port)\n"
-            "  --data DIR            data directory, created if missing (default ./data)\n"
-            "  --max-upload BYTES    largest checkpoint accepted, with optional K, M, G\n"
-            "                        or T suffix (powers of 1024; default 100G)\n"
-            "  --threads N           HTTP event threads, 1-%d (default %d)\n"
-            "  --max-uploads N       concurrent uploads; more answer 503 with Retry-After\n"
-            "                        (default %d)\n"
-            "  --max-uploads-per-ip N  the same from one client address (default %d;\n"
-            "                        behind a reverse proxy, set it to --max-uploads)\n"
-            "  --header-timeout S    close connections whose request headers take longer\n"
-            "                        (or idle keep-alive connections; default %d)\n"
-            "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
-            "                        each --upload-rate-window S (defaults %d and %d)\n"
-            "  --insecure            allow a non-loopback --listen address with no tokens\n"
-            "  --tls-cert FILE       serve HTTPS (TLS 1.2 and 1.3 only) with this PEM\n"
-            "                        certificate chain, leaf first; needs --tls-key\n"
-            "  --tls-key FILE        the certificate's unencrypted PEM private key\n"
-            "  --help                show this help and exit\n"
-            "  --version             show the version and exit\n"
+            "  --config FILE              read settings from FILE: 'key = value' lines\n"
+            "                             with the names below; the command line wins\n"
+            "  --check-config             check the settings, print them one 'key = value'\n"
+            "                             a line (secrets redacted), exit 0 or 2\n"
+            "  --help                     show this help and exit\n"
+            "  --version                  show the version and exit\n"
+            "\n"
+            "settings (command line --KEY VALUE or --KEY=VALUE, config file KEY = VALUE;\n"
+            "sizes take K, M, G, T suffixes, powers of 1024; durations s, m, h, d;\n"
+            "* = re-read on SIGHUP):\n");
+    for (size_t i = 0; i < config_keys_count; i++) {
+        const struct config_key *k = &config_keys[i];
+        char bounds[128];
+        snprintf(opt, sizeof(opt), "  --%s%s%s", k->name, k->metavar ? " " : "",
+                 k->metavar ? k->metavar : "");
+        config_bounds(k, bounds, sizeof(bounds));
+        snprintf(text, sizeof(text), "%s (default %s%s%s)", k->help, *k->def ? k->def : "none",
+                 k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION ? "; " : "",
+                 k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION ? bounds
+                                                                                        : "");
+        if (strlen(opt) > 26)
+            fprintf(f, "%s\n%26s", opt, "");
+        else
+            fprintf(f, "%-26s", opt);
+        fprintf(f, " %c ", k->reloadable ? '*' : ' ');
+        wrap(f, text, 29, 29);
+    }
+    fprintf(f,
             "\n"
             "Once any token exists (ckptd token add), every request but /healthz needs\n"
             "'Authorization: Bearer ID.SECRET'. Roles: read (GET, HEAD), write (also\n"
@@ -83,134 +118,115 @@ static void usage(FILE *f)
             "The token commands work while the daemon runs; revocation takes effect on\n"
             "the next request.\n"
             "\n"
-            "SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests in flight\n"
-            "%d seconds, aborts the rest (an aborted upload leaves nothing) and exits 0.\n",
-            THREADS_MAX, DEFAULT_THREADS, DEFAULT_MAX_UPLOADS, DEFAULT_MAX_UPLOADS_PER_IP, HEADER_DEADLINE_S, UPLOAD_MIN_RATE,
-            UPLOAD_RATE_WINDOW_S, SHUTDOWN_GRACE_S);
+            "Signals: SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests\n"
+            "in flight --shutdown-timeout seconds, aborts the rest (an aborted upload\n"
+            "leaves nothing) and exits 0. SIGHUP reopens --log-file and re-reads the\n"
+            "--config file: settings marked * take effect without dropping connections;\n"
+            "others are logged as needing a restart; an invalid file is logged and the\n"
+            "running configuration kept.\n");
 }
 
-static int parse_options(int argc, char **argv, struct options *o)
+/* Parse argv into cl. Returns -1 to go on, or an exit status: 0 after
+ * --help or --version, 2 after a message on stderr. Values are checked
+ * here, so an error names the option as typed. */
+static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},   {"data", required_argument, NULL, 'd'},
-        {"max-upload", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {"insecure", no_argument, NULL, 'I'},
-        {"max-uploads", required_argument, NULL, 'U'},
-        {"max-uploads-per-ip", required_argument, NULL, 'P'},
-        {"header-timeout", required_argument, NULL, 'H'},
-        {"min-upload-rate", required_argument, NULL, 'R'},
-        {"upload-rate-window", required_argument, NULL, 'W'},
-        {"tls-cert", required_argument, NULL, 'C'},
-        {"tls-key", required_argument, NULL, 'K'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    int64_t n;
+    struct config scratch;
+    char err[CONFIG_ERR_MAX];
 
-    memset(o, 0, sizeof(*o));
-    snprintf(o->host, sizeof(o->host), "127.0.0.1");
-    o->port = 8420;
-    o->data = "./data";
-    o->max_upload = DEFAULT_MAX_UPLOAD;
-    o->threads = DEFAULT_THREADS;
-    o->max_uploads = DEFAULT_MAX_UPLOADS;
-    o->max_uploads_per_ip = DEFAULT_MAX_UPLOADS_PER_IP;
-    o->header_timeout_s = HEADER_DEADLINE_S;
-    o->rate_window_s = UPLOAD_RATE_WINDOW_S;
-    o->min_upload_rate = UPLOAD_MIN_RATE;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            if (parse_listen(optarg, o->host, sizeof(o->host), &o->port) < 0) {
-                fprintf(stderr, "ckptd: invalid --listen '%s': expected HOST:PORT\n", optarg);
-                return 2;
-            }
-            break;
-        case 'd':
-            if (!*optarg) {
-                fprintf(stderr, "ckptd: --data needs a directory\n");
-                return 2;
-            }
-            o->data = optarg;
-            break;
-        case 'm':
-            if (parse_size(optarg, &o->max_upload) < 0 || o->max_upload == 0) {
-                fprintf(stderr, "ckptd: invalid --max-upload '%s': expected a byte count such as 10G\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 't':
-            if (parse_u63(optarg, &n) < 0 || n < 1 || n > THREADS_MAX) {
-                fprintf(stderr, "ckptd: invalid --threads '%s': expected 1 to %d\n", optarg,
-                        THREADS_MAX);
-                return 2;
-            }
-            o->threads = (unsigned)n;
-            break;
-        case 'I':
-            o->insecure = true;
-            break;
-        case 'U':
-        case 'P':
-            if (parse_u63(optarg, &n) < 0 || n < 1 || n > CONNECTION_LIMIT) {
-                fprintf(stderr, "ckptd: invalid --%s '%s': expected 1 to %d\n",
-                        c == 'U' ? "max-uploads" : "max-uploads-per-ip", optarg, CONNECTION_LIMIT);
-                return 2;
-            }
-            *(c == 'U' ? &o->max_uploads : &o->max_uploads_per_ip) = (unsigned)n;
-            break;
-        case 'H':
-        case 'W':
-            if (parse_u63(optarg, &n) < 0 || n < 1 || n > 3600) {
-                fprintf(stderr, "ckptd: invalid --%s '%s': expected 1 to 3600 seconds\n",
-                        c == 'H' ? "header-timeout" : "upload-rate-window", optarg);
-                return 2;
-            }
-            *(c == 'H' ? &o->header_timeout_s : &o->rate_window_s) = (unsigned)n;
-            break;
-        case 'R':
-            if (parse_size(optarg, &o->min_upload_rate) < 0) {
-                fprintf(stderr, "ckptd: invalid --min-upload-rate '%s': expected bytes per "
-                                "second such as 1K\n", optarg);
-                return 2;
-            }
-            break;
-        case 'C':
-        case 'K':
-            if (!*optarg) {
-                fprintf(stderr, "ckptd: --%s needs a file\n", c == 'C' ? "tls-cert" : "tls-key");
-                return 2;
-            }
-            *(c == 'C' ? &o->tls_cert : &o->tls_key) = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("ckptd %s\n", CKPTD_VERSION);
-            return 0;
-        default:
-            if (optopt)
-                fprintf(stderr, "ckptd: option '--%s' needs an argument or is unknown\n",
-                        argv[optind - 1] + 2);
-            else
-                fprintf(stderr, "ckptd: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "Try 'ckptd --help'.\n");
+    memset(cl, 0, sizeof(*cl));
+    cl->set = calloc((size_t)argc, sizeof(*cl->set));
+    if (!cl->set) {
+        fprintf(stderr, "ckptd: out of memory\n");
+        return 2;
+    }
+    config_defaults(&scratch);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *eq, *value = NULL;
+        char name[64];
+
+        if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+            fprintf(stderr, "ckptd: unexpected argument '%s'\nTry 'ckptd --help'.\n", arg);
             return 2;
         }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "ckptd: unexpected argument '%s'\nTry 'ckptd --help'.\n", argv[optind]);
-        return 2;
-    }
-    if (!o->tls_cert != !o->tls_key) {
-        fprintf(stderr, "ckptd: --tls-cert and --tls-key go together: give both or neither\n");
-        return 2;
+        eq = strchr(arg, '=');
+        snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg - 2) : (int)strlen(arg + 2),
+                 arg + 2);
+        if (eq)
+            value = eq + 1;
+        if (strcmp(name, "help") == 0 && !eq) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(name, "version") == 0 && !eq) {
+            printf("ckptd %s\n", CKPTD_VERSION);
+            return 0;
+        }
+        if (strcmp(name, "check-config") == 0 && !eq) {
+            cl->check = true;
+            continue;
+        }
+        const struct config_key *k = config_key_find(name);
+        if (!k && strcmp(name, "config") != 0) {
+            fprintf(stderr, "ckptd: unknown option '--%s'\nTry 'ckptd --help'.\n", name);
+            return 2;
+        }
+        if (!value && k && k->type == CFG_BOOL)
+            value = "true";
+        if (!value && i + 1 < argc)
+            value = argv[++i];
+        if (!value) {
+            fprintf(stderr, "ckptd: option '--%s' needs an argument\nTry 'ckptd --help'.\n",
+                    name);
+            return 2;
+        }
+        if (!k) {
+            cl->config_path = value;
+            continue;
+        }
+        char label[72];
+        snprintf(label, sizeof(label), "--%s", k->name);
+        if (config_set(&scratch, k, value, label, err, sizeof(err)) < 0) {
+            fprintf(stderr, "ckptd: %s\n", err);
+            return 2;
+        }
+        cl->set[cl->n].key = k;
+        cl->set[cl->n].value = value;
+        cl->n++;
     }
     return -1;
+}
+
+/* Defaults, then the config file, then the command line. Returns 0, or -1
+ * with "FILE:LINE: reason" (or another one-line reason) in err. */
+static int build_config(const struct cmdline *cl, struct config *out, char *err, size_t size)
+{
+    struct config c;
+    struct config_error e;
+
+    config_defaults(&c);
+    if (cl->config_path && config_load_file(&c, cl->config_path, &e) < 0) {
+        if (e.line)
+            snprintf(err, size, "%s:%u: %s", cl->config_path, e.line, e.msg);
+        else
+            snprintf(err, size, "%s: %s", cl->config_path, e.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < cl->n; i++)
+        (void)config_set(&c, cl->set[i].key, cl->set[i].value, NULL, NULL, 0);
+    if (config_validate(&c, err, size) < 0)
+        return -1;
+    *out = c;
+    return 0;
+}
+
+static void print_config(const struct config *c)
+{
+    char v[CONFIG_STR_MAX + 8];
+    for (size_t i = 0; i < config_keys_count; i++) {
+        config_format(c, &config_keys[i], v, sizeof(v));
+        printf("%s = %s\n", config_keys[i].name, v);
+    }
 }
 
 static void recovery_scan(void *arg)
@@ -439,95 +455,195 @@ static bool is_loopback(const char *host)
     return loop;
 }
 
+static struct server_config server_limits(const struct config *c, const char *host,
+                                          uint16_t port)
+{
+    struct server_config sc = {.host = host,
+                               .port = port,
+                               .threads = (unsigned)c->threads,
+                               .max_uploads = (unsigned)c->max_uploads,
+                               .max_uploads_per_ip = (unsigned)c->max_uploads_per_ip,
+                               .header_timeout_s = (unsigned)c->header_timeout,
+                               .rate_window_s = (unsigned)c->upload_rate_window,
+                               .min_upload_rate = c->min_upload_rate};
+    return sc;
+}
+
+_Static_assert((int)CFG_LOG_DEBUG == (int)LOG_LEVEL_DEBUG &&
+                   (int)CFG_LOG_ERROR == (int)LOG_LEVEL_ERROR,
+               "config's log-level words are log.h's levels in the same order");
+
+/* SIGHUP: reopen the log and re-read the config file. Reloadable keys take
+ * effect for the next request (connections stay open); other changes are
+ * logged and keep their running value; an invalid file changes nothing. */
+static void reload(const struct cmdline *cl, struct config *cur, struct app *app,
+                   struct server *srv)
+{
+    struct config next;
+    char err[CONFIG_ERR_MAX + PATH_MAX], was[CONFIG_STR_MAX + 8], now[CONFIG_STR_MAX + 8];
+    int r;
+
+    if (!cl->config_path) {
+        r = log_reopen();
+        if (r < 0)
+            log_error("SIGHUP: cannot reopen log file '%s': %s; still logging to the old one",
+                      cur->log_file, strerror(-r));
+        log_info("SIGHUP: log reopened; no --config file to re-read");
+        return;
+    }
+    if (build_config(cl, &next, err, sizeof(err)) < 0) {
+        r = log_reopen();
+        if (r < 0)
+            log_error("SIGHUP: cannot reopen log file '%s': %s", cur->log_file, strerror(-r));
+        log_error("SIGHUP: %s; keeping the running configuration", err);
+        return;
+    }
+    /* The log first, so that what follows lands in the new file. */
+    r = strcmp(next.log_file, cur->log_file) ? log_open_file(next.log_file) : log_reopen();
+    if (r < 0) {
+        log_error("SIGHUP: cannot open log file '%s': %s; still logging to '%s'", next.log_file,
+                  strerror(-r), *cur->log_file ? cur->log_file : "stderr");
+        snprintf(next.log_file, sizeof(next.log_file), "%s", cur->log_file);
+    }
+    for (size_t i = 0; i < config_keys_count; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (config_equal(cur, &next, k))
+            continue;
+        config_format(cur, k, was, sizeof(was));
+        config_format(&next, k, now, sizeof(now));
+        if (k->reloadable) {
+            log_info("SIGHUP: %s = %s (was %s)", k->name, now, was);
+        } else {
+            log_warn("SIGHUP: %s changed to %s in %s, which needs a restart; keeping %s",
+                     k->name, now, cl->config_path, was);
+            config_copy_key(&next, cur, k);
+        }
+    }
+    *cur = next;
+    if (config_live_set(cur) < 0)
+        log_error("SIGHUP: out of memory; some components keep the old configuration");
+    app->max_upload = cur->max_upload;
+    struct server_config sc = server_limits(cur, NULL, 0);
+    server_reconfigure(srv, &sc);
+    log_set_level((enum log_level)cur->log_level);
+    log_info("SIGHUP: configuration re-read from %s", cl->config_path);
+}
+
 int main(int argc, char **argv)
 {
-    struct options o;
+    struct cmdline cl = {0};
+    struct config cfg;
+    char host[256], err[CONFIG_ERR_MAX + PATH_MAX];
+    uint16_t listen_port;
     struct app app = {0};
     struct server *srv = NULL;
-    struct tls_creds *tls = NULL;
     sigset_t sigs;
     uint16_t port;
     int lock_fd = -1, r, sig, status = 1;
+
+    struct tls_creds *tls = NULL;
 
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_command(argc, argv);
     if (argc > 1 && strcmp(argv[1], "backup") == 0)
         return backup_command(argc, argv);
-    r = parse_options(argc, argv, &o);
-    if (r >= 0)
+    r = parse_cmdline(argc, argv, &cl);
+    if (r >= 0) {
+        free(cl.set);
         return r;
-    app.max_upload = o.max_upload;
-    if (o.tls_cert) {
-        char err[PATH_MAX + 256];
+    }
+    if (build_config(&cl, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ckptd: %s\n", err);
+        free(cl.set);
+        return 2;
+    }
+    if (cl.check) {
+        print_config(&cfg);
+        free(cl.set);
+        return 0;
+    }
+    /* Checked by config_set; cannot fail here. */
+    (void)parse_listen(cfg.listen, host, sizeof(host), &listen_port);
+    app.max_upload = cfg.max_upload;
+    log_set_level((enum log_level)cfg.log_level);
+    if (*cfg.tls_cert) {
+        char tls_err[PATH_MAX + 256];
         if (!tls_supported()) {
             fprintf(stderr, "ckptd: this libmicrohttpd was built without TLS support: "
-                            "--tls-cert cannot be used (put a TLS proxy such as nginx in front)\n");
+                            "tls-cert cannot be used (put a TLS proxy such as nginx in front)\n");
+            free(cl.set);
             return 1;
         }
-        if (tls_load(o.tls_cert, o.tls_key, &tls, err, sizeof(err)) < 0) {
-            fprintf(stderr, "ckptd: %s\n", err);
+        if (tls_load(cfg.tls_cert, cfg.tls_key, &tls, tls_err, sizeof(tls_err)) < 0) {
+            fprintf(stderr, "ckptd: %s\n", tls_err);
+            free(cl.set);
             return 1;
         }
         if (tls->expired || tls->not_yet_valid)
-            log_error("the certificate in '%s' is %s: clients will refuse it", o.tls_cert,
+            log_error("the certificate in '%s' is %s: clients will refuse it", cfg.tls_cert,
                       tls->expired ? "expired" : "not valid yet");
     }
+    if (config_live_set(&cfg) < 0) {
+        fprintf(stderr, "ckptd: out of memory\n");
+        goto out;
+    }
 
-    /* Block the stop signals in every thread (threads inherit the mask) and
+    /* Block the signals in every thread (threads inherit the mask) and
      * take them in one place, sigwait below. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    r = make_dirs(o.data);
+    r = make_dirs(cfg.data);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot create data directory '%s': %s\n", o.data, strerror(-r));
-        return 1;
+        fprintf(stderr, "ckptd: cannot create data directory '%s': %s\n", cfg.data, strerror(-r));
+        goto out;
     }
-    lock_fd = lock_data_dir(o.data);
+    lock_fd = lock_data_dir(cfg.data);
     if (lock_fd < 0)
-        return 1;
-    r = store_open(o.data, o.threads + COMMIT_THREADS + 2, &app.store);
+        goto out;
+    /* After the lock: a second ckptd refused above must not write into the
+     * first one's log. Errors before this point go to the terminal. */
+    r = log_open_file(cfg.log_file);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot open data directory '%s': %s\n", o.data, strerror(-r));
+        fprintf(stderr, "ckptd: cannot open log file '%s': %s\n", cfg.log_file, strerror(-r));
+        goto out;
+    }
+    r = store_open(cfg.data, (unsigned)cfg.threads + COMMIT_THREADS + 2, &app.store);
+    if (r < 0) {
+        log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
         goto out;
     }
     r = auth_new(app.store->index, &app.auth);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot set up authentication: %s\n", strerror(-r));
+        log_startup_error("cannot set up authentication: %s", strerror(-r));
         goto out;
     }
     bool any_token = false;
-    if (index_tokens_exist(app.store->index, &any_token) == 0 && !any_token && !o.insecure &&
-        !is_loopback(o.host)) {
-        fprintf(stderr,
-                "ckptd: refusing to listen on '%s' without authentication: anyone who can reach "
-                "it could read and delete checkpoints.\nCreate a token first (ckptd token add NAME "
-                "--role admin --data %s), listen on a loopback address, or pass --insecure.\n",
-                o.host, o.data);
+    if (index_tokens_exist(app.store->index, &any_token) == 0 && !any_token && !cfg.insecure &&
+        !is_loopback(host)) {
+        log_startup_error(
+            "refusing to listen on '%s' without authentication: anyone who can reach "
+            "it could read and delete checkpoints.\nCreate a token first (ckptd token add NAME "
+            "--role admin --data %s), listen on a loopback address, or pass --insecure.",
+            host, cfg.data);
         goto out;
     }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
+        log_startup_error("cannot start worker threads: %s", strerror(-r));
         goto out;
     }
-    struct server_config cfg = {.host = o.host,
-                                .port = o.port,
-                                .threads = o.threads,
-                                .max_uploads = o.max_uploads,
-                                .max_uploads_per_ip = o.max_uploads_per_ip,
-                                .header_timeout_s = o.header_timeout_s,
-                                .rate_window_s = o.rate_window_s,
-                                .min_upload_rate = o.min_upload_rate,
-                                .tls_cert_pem = tls ? tls->cert_pem : NULL,
-                                .tls_key_pem = tls ? tls->key_pem : NULL};
-    r = server_start(&app, &cfg, &srv, &port);
+    struct server_config scfg = server_limits(&cfg, host, listen_port);
+    scfg.tls_cert_pem = tls ? tls->cert_pem : NULL;
+    scfg.tls_key_pem = tls ? tls->key_pem : NULL;
+    r = server_start(&app, &scfg, &srv, &port);
     if (r < 0) {
-        fprintf(stderr, "ckptd: cannot listen on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "",
-                o.host, strchr(o.host, ':') ? "]" : "", o.port);
+        log_startup_error("cannot listen on %s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+                          strchr(host, ':') ? "]" : "", listen_port);
         goto out;
     }
     /* Blobs missing or the wrong size (a crash, a disk fault, a person) are
@@ -536,14 +652,23 @@ int main(int argc, char **argv)
     if (workq_submit(app.workq, recovery_scan, app.store) < 0)
         log_error("cannot start the recovery scan");
     printf("ckptd listening on %s://%s%s%s:%u data=%s\n", tls ? "https" : "http",
-           strchr(o.host, ':') ? "[" : "",
-           o.host, strchr(o.host, ':') ? "]" : "", port, o.data);
+           strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, cfg.data);
     fflush(stdout);
+    log_info("ckptd %s (pid %ld) listening on %s%s%s:%u, data %s%s%s", CKPTD_VERSION,
+             (long)getpid(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+             port, cfg.data, cl.config_path ? ", config " : "",
+             cl.config_path ? cl.config_path : "");
 
-    while (sigwait(&sigs, &sig) != 0)
-        ;
-    log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server_stop(srv, SHUTDOWN_GRACE_S);
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        reload(&cl, &cfg, &app, srv);
+    }
+    log_info("received %s, stopping (in-flight requests get %llu s)",
+             sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg.shutdown_timeout);
+    server_stop(srv, (unsigned)cfg.shutdown_timeout);
     srv = NULL;
     status = 0;
 out:
@@ -552,6 +677,8 @@ out:
     store_close(app.store);
     if (lock_fd >= 0)
         close(lock_fd);
+    config_live_free();
+    free(cl.set);
     tls_free(tls);
     return status;
 }

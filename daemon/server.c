@@ -54,11 +54,13 @@ struct server {
     struct app *app;
     atomic_int inflight; /* requests begun and not yet completed */
     atomic_int uploads;  /* uploads between begin and completion */
-    unsigned max_uploads, max_uploads_per_ip;
+    atomic_int handed_off; /* requests suspended for a worker, not yet completed */
+    /* Limits SIGHUP may change (server_reconfigure) while threads read. */
+    _Atomic unsigned max_uploads, max_uploads_per_ip;
+    _Atomic int64_t header_timeout_ms, rate_window_ms;
+    _Atomic uint64_t min_upload_rate;
     pthread_mutex_t upload_lock; /* upload_addrs */
-    struct upload_addr *upload_addrs; /* max_uploads slots: addresses with uploads */
-    int64_t header_timeout_ms, rate_window_ms;
-    uint64_t min_upload_rate;
+    struct upload_addr *upload_addrs; /* CONNECTION_LIMIT slots: addresses with uploads */
     pthread_mutex_t watch_lock;
     struct conn_watch *watched; /* every open connection */
     pthread_t watchdog;
@@ -191,13 +193,14 @@ static bool client_addr16(struct MHD_Connection *conn, unsigned char out[16])
 }
 
 /* The slot of addr in the table, or a free one, or NULL. Caller holds
- * upload_lock. The table has max_uploads slots and every address in it
- * has an upload, so a free slot exists whenever the total is below the
+ * upload_lock. Every address in the table has an upload, and there are
+ * never more than CONNECTION_LIMIT (the most --max-uploads can be, even
+ * after a reload), so a free slot exists whenever the total is below the
  * cap. */
 static struct upload_addr *upload_addr_slot(struct server *srv, const unsigned char addr[16])
 {
     struct upload_addr *free_slot = NULL;
-    for (unsigned i = 0; i < srv->max_uploads; i++) {
+    for (unsigned i = 0; i < CONNECTION_LIMIT; i++) {
         struct upload_addr *a = &srv->upload_addrs[i];
         if (a->count && memcmp(a->addr, addr, 16) == 0)
             return a;
@@ -216,11 +219,11 @@ enum upload_slot request_upload_slot(struct request *req)
     if (!client_addr16(req->conn, req->upload_addr))
         memset(req->upload_addr, 0, sizeof(req->upload_addr));
     pthread_mutex_lock(&srv->upload_lock);
-    if ((unsigned)atomic_load(&srv->uploads) >= srv->max_uploads) {
+    if ((unsigned)atomic_load(&srv->uploads) >= atomic_load(&srv->max_uploads)) {
         r = UPLOAD_SLOTS_FULL;
     } else {
         a = upload_addr_slot(srv, req->upload_addr);
-        if (!a || a->count >= srv->max_uploads_per_ip) {
+        if (!a || a->count >= atomic_load(&srv->max_uploads_per_ip)) {
             r = UPLOAD_SLOTS_ADDRESS_FULL;
         } else {
             if (!a->count)
@@ -257,6 +260,7 @@ const char *request_trailer(struct request *req, const char *name)
 
 void request_suspend(struct request *req)
 {
+    atomic_fetch_add(&req->srv->handed_off, 1);
     req->phase = PHASE_SUSPENDED;
     MHD_suspend_connection(req->conn);
 }
@@ -313,6 +317,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                  req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
     if (req->counted_upload)
         release_upload_slot(srv, req);
+    if (req->phase == PHASE_SUSPENDED || req->phase == PHASE_REPLY)
+        atomic_fetch_sub(&srv->handed_off, 1);
     watch_set(srv, conn, CONN_WAITING);
     request_free(req);
     *con_cls = NULL;
@@ -760,7 +766,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     srv->app = app;
     srv->max_uploads = cfg->max_uploads;
     srv->max_uploads_per_ip = cfg->max_uploads_per_ip ? cfg->max_uploads_per_ip : cfg->max_uploads;
-    srv->upload_addrs = calloc(cfg->max_uploads, sizeof(*srv->upload_addrs));
+    srv->upload_addrs = calloc(CONNECTION_LIMIT, sizeof(*srv->upload_addrs));
     if (!srv->upload_addrs) {
         free(srv);
         freeaddrinfo(ai);
@@ -808,6 +814,16 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     return 0;
 }
 
+void server_reconfigure(struct server *srv, const struct server_config *cfg)
+{
+    atomic_store(&srv->max_uploads, cfg->max_uploads);
+    atomic_store(&srv->max_uploads_per_ip,
+                 cfg->max_uploads_per_ip ? cfg->max_uploads_per_ip : cfg->max_uploads);
+    atomic_store(&srv->header_timeout_ms, (int64_t)cfg->header_timeout_s * 1000);
+    atomic_store(&srv->rate_window_ms, (int64_t)cfg->rate_window_s * 1000);
+    atomic_store(&srv->min_upload_rate, cfg->min_upload_rate);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -837,7 +853,10 @@ void server_stop(struct server *srv, unsigned grace_s)
      * that end from now on are refused with 503. Nothing stays suspended,
      * which MHD_stop_daemon would not survive. */
     workq_drain(srv->app->workq);
-    wait_idle(srv, 2000);
+    /* Only the requests the workers resumed get their answer out now; the
+     * transfers still running past the grace period are aborted below. */
+    for (int waited = 0; atomic_load(&srv->handed_off) > 0 && waited < 2000; waited += 20)
+        sleep_ms(20);
     if (atomic_load(&srv->inflight) > 0)
         log_info("aborting %d request(s) still in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->mhd);

@@ -30,6 +30,12 @@ struct server_config {
 int server_start(struct app *app, const struct server_config *cfg, struct server **out,
                  uint16_t *port);
 
+/* Apply new limits (max_uploads, header_timeout_s, rate_window_s,
+ * min_upload_rate; the other fields are ignored) to a running server.
+ * Open connections stay; each limit is atomic, so a request may see some
+ * old and some new ones for a moment. Thread-safe. */
+void server_reconfigure(struct server *srv, const struct server_config *cfg);
+
 /* Stop accepting at once, give in-flight requests grace_s seconds, finish
  * queued commits, then close every connection (aborted uploads leave
  * nothing) and free the server. */
