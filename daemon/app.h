@@ -11,11 +11,14 @@
 #include "store.h"
 #include "workq.h"
 
+struct scrub;
+
 struct app {
     struct store *store;
     struct workq *workq;
     struct auth *auth;
     uint64_t max_upload;
+    struct scrub *scrub; /* NULL until started */
 };
 
 #endif

@@ -23,11 +23,14 @@
 #include "ckpt_limits.h"
 #include "log.h"
 #include "parse.h"
+#include "scrub.h"
 #include "server.h"
 
 #ifndef CKPTD_VERSION
 #define CKPTD_VERSION "0.1.0"
 #endif
+
+int fsck_command(int argc, char **argv); /* fsck.c: ckptd fsck */
 
 struct options {
     char host[256];
@@ -39,6 +42,8 @@ struct options {
     unsigned header_timeout_s, rate_window_s;
     uint64_t min_upload_rate;
     bool insecure;
+    int64_t scrub_interval_s;
+    uint64_t scrub_rate_mb, max_disk, reserve;
 };
 
 static void usage(FILE *f)
@@ -66,6 +71,15 @@ static void usage(FILE *f)
             "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
             "                        each --upload-rate-window S (defaults %d and %d)\n"
             "  --insecure            allow a non-loopback --listen address with no tokens\n"
+            "  --scrub-interval T    re-hash every blob this long after the last scrub\n"
+            "                        ended: seconds, or with s, m, h, d (default 7d;\n"
+            "                        0 = only on POST /v1/admin/scrub)\n"
+            "  --scrub-rate MB       scrub reads at most MB megabytes (10^6) per second\n"
+            "                        (default %d; 0 = unlimited)\n"
+            "  --max-disk BYTES      quota on stored blob bytes, deduplicated (K, M, G, T\n"
+            "                        suffixes; default 0 = none); uploads past it get 507\n"
+            "  --reserve BYTES       free space uploads must leave on the file system\n"
+            "                        (default: 1%% of its size, at most 256M)\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
             "\n"
@@ -75,10 +89,13 @@ static void usage(FILE *f)
             "The token commands work while the daemon runs; revocation takes effect on\n"
             "the next request.\n"
             "\n"
+            "ckptd fsck --data DIR [--repair] checks a stopped daemon's data directory\n"
+            "offline (see README, 'Integrity and capacity'); exit 0 clean, 1 problems.\n"
+            "\n"
             "SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests in flight\n"
             "%d seconds, aborts the rest (an aborted upload leaves nothing) and exits 0.\n",
             THREADS_MAX, DEFAULT_THREADS, DEFAULT_MAX_UPLOADS, HEADER_DEADLINE_S, UPLOAD_MIN_RATE,
-            UPLOAD_RATE_WINDOW_S, SHUTDOWN_GRACE_S);
+            UPLOAD_RATE_WINDOW_S, DEFAULT_SCRUB_RATE_MB, SHUTDOWN_GRACE_S);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -92,6 +109,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"header-timeout", required_argument, NULL, 'H'},
         {"min-upload-rate", required_argument, NULL, 'R'},
         {"upload-rate-window", required_argument, NULL, 'W'},
+        {"scrub-interval", required_argument, NULL, 'S'},
+        {"scrub-rate", required_argument, NULL, 'r'},
+        {"max-disk", required_argument, NULL, 'D'},
+        {"reserve", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -107,6 +128,9 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->header_timeout_s = HEADER_DEADLINE_S;
     o->rate_window_s = UPLOAD_RATE_WINDOW_S;
     o->min_upload_rate = UPLOAD_MIN_RATE;
+    o->scrub_interval_s = DEFAULT_SCRUB_INTERVAL_S;
+    o->scrub_rate_mb = DEFAULT_SCRUB_RATE_MB;
+    o->reserve = RESERVE_AUTO;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -162,6 +186,29 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_size(optarg, &o->min_upload_rate) < 0) {
                 fprintf(stderr, "ckptd: invalid --min-upload-rate '%s': expected bytes per "
                                 "second such as 1K\n", optarg);
+                return 2;
+            }
+            break;
+        case 'S':
+            if (scrub_parse_interval(optarg, &o->scrub_interval_s) < 0) {
+                fprintf(stderr, "ckptd: invalid --scrub-interval '%s': expected seconds or "
+                                "a number with s, m, h or d, such as 7d\n", optarg);
+                return 2;
+            }
+            break;
+        case 'r':
+            if (parse_u63(optarg, &n) < 0 || n > 1000000) {
+                fprintf(stderr, "ckptd: invalid --scrub-rate '%s': expected MB/s from 0 "
+                                "(unlimited) to 1000000\n", optarg);
+                return 2;
+            }
+            o->scrub_rate_mb = (uint64_t)n;
+            break;
+        case 'D':
+        case 'E':
+            if (parse_size(optarg, c == 'D' ? &o->max_disk : &o->reserve) < 0) {
+                fprintf(stderr, "ckptd: invalid --%s '%s': expected a byte count such as 500G\n",
+                        c == 'D' ? "max-disk" : "reserve", optarg);
                 return 2;
             }
             break;
@@ -425,6 +472,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_command(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "fsck") == 0)
+        return fsck_command(argc, argv);
     r = parse_options(argc, argv, &o);
     if (r >= 0)
         return r;
@@ -466,6 +515,14 @@ int main(int argc, char **argv)
                 o.host, o.data);
         goto out;
     }
+    store_set_capacity(app.store, o.max_disk, o.reserve);
+    struct scrub_config scfg = {.interval_s = o.scrub_interval_s,
+                                .rate_bytes = o.scrub_rate_mb * 1000000};
+    r = scrub_start(app.store, &scfg, &app.scrub);
+    if (r < 0) {
+        fprintf(stderr, "ckptd: cannot start the scrub thread: %s\n", strerror(-r));
+        goto out;
+    }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
@@ -500,6 +557,7 @@ int main(int argc, char **argv)
     srv = NULL;
     status = 0;
 out:
+    scrub_stop(app.scrub);
     workq_free(app.workq);
     auth_free(app.auth);
     store_close(app.store);

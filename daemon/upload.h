@@ -24,6 +24,7 @@ struct upload {
     struct upload_digest expected; /* what the client stated, if anything */
     uint64_t limit;               /* refuse bodies longer than this */
     uint64_t received;
+    uint64_t claimed;             /* store_space_claim'ed, released when the request ends */
     int error;                    /* first write failure (negative errno), sticky */
     struct blob_tmp *tmp;         /* owned until committed */
     struct sha256 *hash;
