@@ -144,6 +144,9 @@ static int check_blob(struct scrub *sc, const char *sha_hex, uint64_t size)
             log_error("scrub: blob %s is missing: %u checkpoint(s) flagged corrupt", sha_hex,
                       marked);
         }
+        pthread_mutex_lock(&sc->lock);
+        sc->cur.blobs_checked++;
+        pthread_mutex_unlock(&sc->lock);
         return 0;
     }
     if (r < 0) {
