@@ -55,7 +55,7 @@ start_ckptd_on "$DIR" --scrub-rate 1 || bail "ckptd restarts"
 # The startup scan flags blobs missing or the wrong size (by size alone): wait for it, so the
 # scrub's counts are deterministic.
 check "the startup scan flags the truncated and the deleted blob" \
-    wait_for 10 test "$(is_corrupt "${ID[TRUNC]}")/$(is_corrupt "${ID[GONE]}")" = true/true
+    wait_for 10 flagged "${ID[TRUNC]}" "${ID[GONE]}"
 check_eq "  ... and nothing else yet" "${ID[TRUNC]} ${ID[GONE]}" "$(corrupt_ids s)"
 
 # ---------------------------------------------------------------- the scrub

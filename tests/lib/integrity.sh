@@ -44,3 +44,13 @@ corrupt_ids()
     curl -s --max-time 10 "$BASE/v1/runs/$1/checkpoints?limit=1000" |
         jq -r '[.checkpoints[] | select(.corrupt) | .id] | sort | map(tostring) | join(" ")'
 }
+
+# flagged ID...: succeeds when every listed checkpoint is flagged corrupt (for wait_for).
+flagged()
+{
+    local id
+    for id in "$@"; do
+        [ "$(is_corrupt "$id")" = true ] || return 1
+    done
+    return 0
+}
