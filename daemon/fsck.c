@@ -153,7 +153,7 @@ static int check_indexed(struct fsck *f)
     struct page *p = malloc(sizeof(*p));
     char after[SHA256_HEX_LEN + 1] = "";
     unsigned n = 0;
-    int r;
+    int r = 0;
 
     if (!p)
         return -ENOMEM;
