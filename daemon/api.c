@@ -493,8 +493,7 @@ int api_upload_body(struct request *req, const char *data, size_t len)
             log_error("upload to run '%s' stopped after %" PRIu64 " bytes: %s", u->meta.run,
                       u->received, r == -EDQUOT ? "the --max-disk quota is reached"
                                                 : "the disk is full up to the --reserve");
-            blob_tmp_discard(upload_detach_tmp(u));
-            u->error = r;
+            upload_fail(u, r);
         }
     }
     r = upload_write(u, data, len);

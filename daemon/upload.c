@@ -47,6 +47,14 @@ int upload_write(struct upload *u, const void *data, size_t len)
     return 0;
 }
 
+void upload_fail(struct upload *u, int err)
+{
+    blob_tmp_discard(u->tmp);
+    u->tmp = NULL;
+    if (!u->error)
+        u->error = err;
+}
+
 int upload_finish(struct upload *u)
 {
     if (u->error)

@@ -42,6 +42,12 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out);
  * told what went wrong once the body is in; returns 0 then. */
 int upload_write(struct upload *u, const void *data, size_t len);
 
+/* Give up on the upload with err (a negative errno) while its body still
+ * arrives: the temp file is deleted now, so its space comes back at once,
+ * and later pieces are only counted; upload_finish returns err. Whatever
+ * reads the temp file (a hashing thread) must be stopped first. */
+void upload_fail(struct upload *u, int err);
+
 /* Finish the digest. Returns 0, u->error, or -EIO. */
 int upload_finish(struct upload *u);
 
