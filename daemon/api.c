@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "respond.h"
+#include "scrub.h"
 #include "upload.h"
 
 #define JSON_LIST_MAX (32u << 20)
@@ -116,8 +117,42 @@ static void reply_lookup_error(struct request *req, int r, const char *metric)
         respond_error(req, error_from_errno(r), NULL);
 }
 
+struct damaged_job {
+    struct store *store;
+    char sha_hex[SHA256_HEX_LEN + 1];
+    struct blob_stat st;
+};
+
+static void damaged_job(void *arg)
+{
+    struct damaged_job *j = arg;
+    unsigned marked = 0;
+    int r = store_blob_damaged(j->store, j->sha_hex, &j->st, &marked);
+    if (r == 1)
+        log_error("blob %s moved to quarantine/: %u checkpoint(s) flagged corrupt", j->sha_hex,
+                  marked);
+    free(j);
+}
+
+/* A download found a blob damaged: quarantine and flag it on a worker
+ * thread (it takes the publish lock and writes the index). */
+static void blob_sent_bad(void *ctx, const char *sha_hex, const struct blob_stat *st)
+{
+    struct app *app = ctx;
+    struct damaged_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return; /* the next scrub finds it */
+    j->store = app->store;
+    memcpy(j->sha_hex, sha_hex, sizeof(j->sha_hex));
+    j->st = *st;
+    if (workq_submit(app->workq, damaged_job, j) < 0)
+        free(j);
+}
+
 static void reply_blob(struct request *req, const struct ckpt_record *rec)
 {
+    struct send_check check = {.bad = blob_sent_bad, .ctx = req->app};
+    bool verify;
     uint64_t size;
     int fd, r;
 
@@ -145,7 +180,11 @@ static void reply_blob(struct request *req, const struct ckpt_record *rec)
         respond_error(req, error_from_errno(r), "cannot read the checkpoint's bytes");
         return;
     }
-    respond_blob(req, fd, size, rec);
+    /* Zero-copy sendfile for a blob the scrub read back intact since its
+     * file last changed; any other is hashed as it is sent. */
+    verify = blobstore_stat_fd(fd, &check.st) < 0 ||
+             !store_blob_verified(req->app->store, rec->sha256, &check.st);
+    respond_blob(req, fd, size, rec, verify ? &check : NULL);
 }
 
 static void delete_job(void *arg)
@@ -217,6 +256,10 @@ static int add_run(void *p, const struct run_summary *s)
     json_int(&c->j, s->checkpoints);
     json_raw(&c->j, ",\"bytes\":");
     json_int(&c->j, (int64_t)s->bytes);
+    json_raw(&c->j, ",\"logical_bytes\":");
+    json_int(&c->j, (int64_t)s->bytes);
+    json_raw(&c->j, ",\"physical_bytes\":");
+    json_int(&c->j, (int64_t)s->physical_bytes);
     json_raw(&c->j, ",\"best_loss\":");
     if (s->has_best_loss)
         json_double(&c->j, s->best_loss);
@@ -395,14 +438,6 @@ void api_upload_begin(struct request *req)
         respond_error(req, E_EMPTY_BODY, NULL);
         return;
     }
-    /* Refuse now what cannot fit, rather than after the client sent it. */
-    if (req->has_length && blobstore_free_space(app->store->blobs, &avail) == 0 &&
-        req->content_length > avail) {
-        respond_error(req, E_INSUFFICIENT_STORAGE,
-                      "body of %" PRIu64 " bytes exceeds the %" PRIu64 " bytes free", req->content_length,
-                      avail);
-        return;
-    }
     if (store_read_only(app->store)) {
         respond_error(req, E_READ_ONLY, NULL);
         return;
@@ -420,20 +455,56 @@ void api_upload_begin(struct request *req)
         respond_header(req, "Retry-After", "5");
         return;
     }
+    /* Refuse now what cannot fit (quota, or the reserve kept free), rather
+     * than after the client sent it. */
+    if (req->has_length && (r = store_space_claim(app->store, req->content_length)) < 0) {
+        if (r == -EDQUOT)
+            respond_error(req, E_INSUFFICIENT_STORAGE,
+                          "body of %" PRIu64 " bytes would exceed the --max-disk quota of %" PRIu64
+                          " bytes", req->content_length, app->store->max_disk);
+        else if (r == -ENOSPC && blobstore_free_space(app->store->blobs, &avail) == 0)
+            respond_error(req, E_INSUFFICIENT_STORAGE,
+                          "body of %" PRIu64 " bytes does not fit: %" PRIu64 " bytes free, of "
+                          "which %" PRIu64 " are kept in reserve", req->content_length, avail,
+                          app->store->reserve);
+        else
+            respond_error(req, error_from_errno(r), NULL);
+        return;
+    }
     r = upload_new(app->store->blobs, app->max_upload, &u);
     if (r < 0) {
+        if (req->has_length)
+            store_space_release(app->store, req->content_length);
         log_error("cannot start upload: %s", strerror(-r));
         respond_error(req, error_from_errno(r), "cannot start upload: %s", strerror(-r));
         return;
     }
     u->meta = meta;
     u->expected = digest;
+    u->claimed = req->has_length ? req->content_length : 0;
     req->upload = u;
 }
 
 int api_upload_body(struct request *req, const char *data, size_t len)
 {
-    int r = upload_write(req->upload, data, len);
+    struct upload *u = req->upload;
+    int r;
+
+    /* A body of unknown length claims quota and space as it grows. When
+     * that fails, the temp file goes at once and the rest of the body is
+     * read and dropped, so the client still gets its 507. */
+    if (!u->error && u->received + len > u->claimed) {
+        r = store_space_claim(req->app->store, CAPACITY_CHECK_BYTES + len);
+        if (r == 0) {
+            u->claimed += CAPACITY_CHECK_BYTES + len;
+        } else {
+            log_error("upload to run '%s' stopped after %" PRIu64 " bytes: %s", u->meta.run,
+                      u->received, r == -EDQUOT ? "the --max-disk quota is reached"
+                                                : "the disk is full up to the --reserve");
+            upload_fail(u, r);
+        }
+    }
+    r = upload_write(u, data, len);
     if (r == -EFBIG)
         log_error("closing upload to run '%s': body exceeds --max-upload %" PRIu64,
                   req->upload->meta.run, req->upload->limit);
@@ -747,4 +818,127 @@ void api_checkpoint_blob(struct request *req)
 
     if (find_checkpoint(req, &id, &rec))
         reply_blob(req, &rec);
+}
+
+/* ---- integrity and capacity ---------------------------------------------- */
+
+static void json_opt_time(struct json *j, int64_t ms)
+{
+    if (ms)
+        json_time_ms(j, ms);
+    else
+        json_raw(j, "null");
+}
+
+static void json_scrub_run(struct json *j, const struct scrub_run *run)
+{
+    json_raw(j, "\"started_at\":");
+    json_opt_time(j, run->started_ms);
+    json_raw(j, ",\"finished_at\":");
+    json_opt_time(j, run->finished_ms);
+    json_raw(j, ",\"blobs_checked\":");
+    json_int(j, (int64_t)run->blobs_checked);
+    json_raw(j, ",\"bytes_checked\":");
+    json_int(j, (int64_t)run->bytes_checked);
+    json_raw(j, ",\"blobs_total\":");
+    json_int(j, (int64_t)run->blobs_total);
+    json_raw(j, ",\"corrupt_found\":");
+    json_int(j, (int64_t)run->corrupt_found);
+    json_raw(j, ",\"missing_found\":");
+    json_int(j, (int64_t)run->missing_found);
+}
+
+static void json_scrub_status(struct json *j, struct scrub *sc)
+{
+    struct scrub_status st;
+
+    scrub_get_status(sc, &st);
+    json_raw(j, st.running ? "{\"state\":\"running\"," : "{\"state\":\"idle\",");
+    json_scrub_run(j, &st.current);
+    json_raw(j, ",\"last_run\":");
+    if (st.has_last) {
+        json_raw(j, "{");
+        json_scrub_run(j, &st.last);
+        json_raw(j, "}");
+    } else {
+        json_raw(j, "null");
+    }
+    json_raw(j, ",\"next_at\":");
+    json_opt_time(j, st.next_ms);
+    json_raw(j, ",\"interval_s\":");
+    json_int(j, st.interval_s);
+    json_raw(j, ",\"rate_bytes_per_s\":");
+    json_int(j, (int64_t)st.rate_bytes);
+    json_raw(j, "}");
+}
+
+void api_admin_scrub(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    struct json j;
+
+    if (!check_params(req, none, false))
+        return;
+    if (!req->app->scrub) {
+        respond_error(req, E_UNAVAILABLE, "the scrub is not running");
+        return;
+    }
+    if (req->method == M_POST) {
+        int r = scrub_request(req->app->scrub);
+        if (r == -EBUSY) {
+            respond_error(req, E_SCRUB_RUNNING,
+                          "a scrub is already running; GET /v1/admin/scrub shows its progress");
+            return;
+        }
+        if (r < 0) {
+            respond_error(req, E_UNAVAILABLE, "server is shutting down");
+            return;
+        }
+    }
+    json_init(&j, 4096);
+    if (req->method == M_POST)
+        json_raw(&j, "{\"scrub\":");
+    json_scrub_status(&j, req->app->scrub);
+    if (req->method == M_POST)
+        json_raw(&j, "}");
+    respond_json(req, req->method == M_POST ? 202 : 200, &j);
+}
+
+void api_stats(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    struct store_stats st;
+    struct json j;
+
+    if (!check_params(req, none, false))
+        return;
+    int r = store_stats(req->app->store, &st);
+    if (r < 0) {
+        respond_error(req, error_from_errno(r), NULL);
+        return;
+    }
+    json_init(&j, 1024);
+    json_raw(&j, "{\"checkpoints\":");
+    json_int(&j, st.ix.checkpoints);
+    json_raw(&j, ",\"runs\":");
+    json_int(&j, st.ix.runs);
+    json_raw(&j, ",\"logical_bytes\":");
+    json_int(&j, (int64_t)st.ix.logical_bytes);
+    json_raw(&j, ",\"physical_bytes\":");
+    json_int(&j, (int64_t)st.ix.physical_bytes);
+    json_raw(&j, ",\"corrupt\":");
+    json_int(&j, st.ix.corrupt);
+    json_raw(&j, ",\"disk_free\":");
+    json_int(&j, (int64_t)st.disk_free);
+    json_raw(&j, ",\"disk_total\":");
+    json_int(&j, (int64_t)st.disk_total);
+    json_raw(&j, ",\"max_disk\":");
+    if (st.max_disk)
+        json_int(&j, (int64_t)st.max_disk);
+    else
+        json_raw(&j, "null");
+    json_raw(&j, ",\"reserve\":");
+    json_int(&j, (int64_t)st.reserve);
+    json_raw(&j, "}");
+    respond_json(req, 200, &j);
 }

@@ -11,11 +11,14 @@
 #include "store.h"
 #include "workq.h"
 
+struct scrub;
+
 struct app {
     struct store *store;
     struct workq *workq;
     struct auth *auth;
     _Atomic uint64_t max_upload; /* SIGHUP may change it while handlers read it */
+    struct scrub *scrub; /* NULL until started */
 };
 
 #endif

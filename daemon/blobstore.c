@@ -323,6 +323,7 @@ int blobstore_quarantine(struct blobstore *bs, const char *sha_hex, int64_t now_
 
     blob_path(sha_hex, sub, path);
     snprintf(dst, sizeof(dst), "quarantine/%s.%lld", sha_hex, (long long)now_ms);
+    (void)mkdir_at(bs->dir_fd, "quarantine"); /* fsck opens without creating it */
     if (renameat(bs->blobs_fd, path, bs->dir_fd, dst) < 0)
         return -errno;
     return 0;
@@ -672,5 +673,155 @@ int blobstore_backup_finish(struct blob_backup *b, const char *index_tmp, const 
     if (fsync(b->dst_fd) < 0)
         return -errno;
     *stats = b->stats;
+    return 0;
+}
+
+/* ---- integrity ----------------------------------------------------------- */
+
+int blobstore_stat_fd(int fd, struct blob_stat *out)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    out->size = (uint64_t)st.st_size;
+    out->changed_ms = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+    out->dev = (uint64_t)st.st_dev;
+    out->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int blobstore_hash_fd(int fd, int (*progress)(void *ctx, size_t n), void *ctx,
+                      uint8_t out[SHA256_LEN], uint64_t *bytes)
+{
+    struct sha256 *h = sha256_new();
+    char *buf = malloc(BLOB_READ_BYTES);
+    uint64_t off = 0;
+    int r = 0;
+
+    if (!h || !buf) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = pread(fd, buf, BLOB_READ_BYTES, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((r = sha256_update(h, buf, (size_t)n)) < 0)
+            goto out;
+        off += (uint64_t)n;
+        if (progress && (r = progress(ctx, (size_t)n)) != 0)
+            goto out;
+    }
+    if ((r = sha256_final(h, out)) == 0)
+        *bytes = off;
+out:
+    free(buf);
+    sha256_free(h);
+    return r;
+}
+
+long blobstore_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (long)got;
+}
+
+bool blobstore_is_file(struct blobstore *bs, const char *sha_hex, uint64_t dev, uint64_t ino)
+{
+    char sub[3], path[70];
+    struct stat st;
+
+    blob_path(sha_hex, sub, path);
+    if (fstatat(bs->blobs_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    return (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+int blobstore_open_existing(const char *dir, struct blobstore **out)
+{
+    struct blobstore *bs = calloc(1, sizeof(*bs));
+    int r;
+
+    if (!bs)
+        return -ENOMEM;
+    bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
+    bs->dir = strdup(dir);
+    if (!bs->dir) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    bs->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bs->dir_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    bs->blobs_fd = openat(bs->dir_fd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bs->blobs_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    /* quarantine/ appears at the first quarantine; tmp/ may be missing. */
+    bs->tmp_fd = openat(bs->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *out = bs;
+    return 0;
+fail:
+    blobstore_close(bs);
+    return r;
+}
+
+int blobstore_each_tmp(struct blobstore *bs, int (*fn)(void *ctx, const char *name), void *ctx)
+{
+    if (bs->tmp_fd < 0)
+        return 0;
+    int fd = openat(bs->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    int r = 0;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            r = fn(ctx, e->d_name);
+    }
+    closedir(d);
+    return r;
+}
+
+int blobstore_remove_tmp(struct blobstore *bs, const char *name)
+{
+    if (bs->tmp_fd < 0 || strchr(name, '/'))
+        return -EINVAL;
+    if (unlinkat(bs->tmp_fd, name, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+int blobstore_fs_size(struct blobstore *bs, uint64_t *total, uint64_t *avail)
+{
+    struct statvfs sv;
+    if (fstatvfs(bs->blobs_fd, &sv) < 0)
+        return -errno;
+    *total = (uint64_t)sv.f_blocks * sv.f_frsize;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
     return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "digest.h"
+
 struct blobstore;
 struct blob_tmp;
 
@@ -116,5 +118,46 @@ int blobstore_backup_finish(struct blob_backup *b, const char *index_tmp, const 
 /* Close the directories and free; NULL is a no-op. Files written so far
  * stay in dst. */
 void blobstore_backup_free(struct blob_backup *b);
+
+/* ---- integrity (scrub, fsck, verified downloads) ------------------------ */
+
+/* What identifies one blob file and tells whether it changed. */
+struct blob_stat {
+    uint64_t size;
+    int64_t changed_ms; /* inode change time (ctime): any write or rename */
+    uint64_t dev, ino;
+};
+
+/* fstat an open blob. 0 or a negative errno. */
+int blobstore_stat_fd(int fd, struct blob_stat *st);
+
+/* SHA-256 of everything fd holds from offset 0, read in BLOB_READ_BYTES
+ * pieces through one buffer (memory does not grow with the blob). After
+ * each piece progress(ctx, n) is called (may be NULL): a non-zero return
+ * stops the hash and is returned (throttling and cancelling go there).
+ * *bytes gets how many bytes were hashed. */
+int blobstore_hash_fd(int fd, int (*progress)(void *ctx, size_t n), void *ctx,
+                      uint8_t out[SHA256_LEN], uint64_t *bytes);
+
+/* Read up to len bytes at off (a short count only at the end of the file);
+ * -errno on failure. For responses that check what they send. */
+long blobstore_pread(int fd, void *buf, size_t len, uint64_t off);
+
+/* Whether blob sha_hex is, right now, the file identified by dev and ino:
+ * a blob deleted and stored again meanwhile is another file. */
+bool blobstore_is_file(struct blobstore *bs, const char *sha_hex, uint64_t dev, uint64_t ino);
+
+/* Open an existing data directory for inspection (ckptd fsck): unlike
+ * blobstore_open it creates nothing, keeps tmp/ as it is and leaves the
+ * reserve alone. -ENOENT when dir has no blobs/ directory. */
+int blobstore_open_existing(const char *dir, struct blobstore **out);
+
+/* Call fn for every file in tmp/ (uploads in progress or left by a crash);
+ * stops at fn's first non-zero result. remove_tmp deletes one by name. */
+int blobstore_each_tmp(struct blobstore *bs, int (*fn)(void *ctx, const char *name), void *ctx);
+int blobstore_remove_tmp(struct blobstore *bs, const char *name);
+
+/* Total and available bytes of the blob file system. */
+int blobstore_fs_size(struct blobstore *bs, uint64_t *total, uint64_t *avail);
 
 #endif

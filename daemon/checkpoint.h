@@ -41,7 +41,8 @@ struct ckpt_record {
 struct run_summary {
     char run[RUN_NAME_MAX + 1];
     int64_t checkpoints;
-    uint64_t bytes;
+    uint64_t bytes;          /* logical: sum of the checkpoints' sizes */
+    uint64_t physical_bytes; /* each distinct blob of the run counted once */
     bool has_best_loss, has_latest_epoch;
     double best_loss;
     int64_t latest_epoch;

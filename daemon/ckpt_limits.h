@@ -48,4 +48,16 @@
 #define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
 #define TLS_READ_BLOCK (256 << 10) /* bytes read per call when serving a blob over TLS */
 
+/* Integrity and capacity (scrub.c, fsck.c, store.c). */
+#define BLOB_READ_BYTES (1 << 20)  /* buffer for re-hashing a blob */
+#define VERIFY_SEND_BYTES (256 << 10) /* piece of a download checked while sent */
+#define SCRUB_PAGE 256             /* blobs fetched from the index at a time */
+#define DEFAULT_SCRUB_INTERVAL_S (7 * 24 * 3600)
+#define DEFAULT_SCRUB_RATE_MB 100  /* --scrub-rate, MB/s (10^6 bytes); 0 = unlimited */
+#define DEFAULT_RESERVE_MAX (256ULL << 20) /* --reserve default: 1% of the file */
+#define DEFAULT_RESERVE_PERCENT 1  /* system's size, at most DEFAULT_RESERVE_MAX */
+#define VERIFY_CTIME_SLACK_MS 1000 /* a blob counts as verified by the scrub only if its
+                                    * ctime (a coarse clock) is this much older */
+#define CAPACITY_CHECK_BYTES (1 << 20) /* uploads re-check quota and reserve this often */
+
 #endif

@@ -63,8 +63,8 @@ const struct config_key config_keys[] = {
      "PEM private key of tls-cert"},
     {"max-disk", CFG_SIZE, FIELD(max_disk), "0", 0, UINT64_MAX, NULL, true, false, "BYTES",
      "most bytes of checkpoints to store; 0 = no limit but the disk"},
-    {"reserve", CFG_SIZE, FIELD(reserve), "256M", 0, UINT64_MAX, NULL, true, false, "BYTES",
-     "free disk space uploads may not eat into"},
+    {"reserve", CFG_SIZE, FIELD(reserve), "auto", 0, UINT64_MAX - 1, NULL, true, false, "BYTES",
+     "free disk space uploads must leave; auto = 1% of the file system, at most 256M"},
     {"default-policy", CFG_PATH, FIELD(default_policy), "", 0, 0, NULL, true, false, "FILE",
      "retention policy for runs that have none of their own"},
     {"scrub-interval", CFG_DURATION, FIELD(scrub_interval), "7d", 0, SCRUB_INTERVAL_MAX, NULL,
@@ -193,6 +193,10 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
 
     if (!label)
         label = k->name;
+    if (k->type == CFG_SIZE && strcmp(k->def, "auto") == 0 && strcmp(value, "auto") == 0) {
+        *dst = CONFIG_SIZE_AUTO;
+        return 0;
+    }
     if (k->type == CFG_SIZE)
         r = parse_scaled(value, "KkMmGgTt", (const uint64_t[]){1ULL << 10, 1ULL << 10, 1ULL << 20,
                                                               1ULL << 20, 1ULL << 30, 1ULL << 30,
@@ -500,7 +504,10 @@ void config_format(const struct config *c, const struct config_key *k, char *buf
         snprintf(buf, size, "%s", k->choices[*(const int *)p]);
         break;
     case CFG_SIZE:
-        format_size(*(const uint64_t *)p, buf, size);
+        if (*(const uint64_t *)p == CONFIG_SIZE_AUTO && strcmp(k->def, "auto") == 0)
+            snprintf(buf, size, "auto");
+        else
+            format_size(*(const uint64_t *)p, buf, size);
         break;
     case CFG_DURATION:
         format_duration(*(const uint64_t *)p, buf, size);

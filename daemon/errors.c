@@ -32,6 +32,7 @@ const char *error_code(enum api_error e)
     case E_TOO_MANY_REQUESTS: return "too_many_requests";
     case E_CHECKPOINT_CORRUPT: return "checkpoint_corrupt";
     case E_READ_ONLY: return "read_only";
+    case E_SCRUB_RUNNING: return "scrub_running";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -64,6 +65,7 @@ unsigned error_status(enum api_error e)
     case E_TOO_MANY_REQUESTS: return 429;
     case E_CHECKPOINT_CORRUPT: return 409;
     case E_READ_ONLY: return 503;
+    case E_SCRUB_RUNNING: return 409;
     case E__COUNT: break;
     }
     return 500;
@@ -98,6 +100,7 @@ const char *error_message(enum api_error e)
     case E_READ_ONLY:
         return "the server stopped accepting writes after a failed fsync; restart it once the "
                "disk is healthy";
+    case E_SCRUB_RUNNING: return "a scrub is already running";
     case E__COUNT: break;
     }
     return "internal server error";

@@ -30,6 +30,7 @@ enum api_error {
     E_TOO_MANY_REQUESTS,
     E_CHECKPOINT_CORRUPT,
     E_READ_ONLY,
+    E_SCRUB_RUNNING,
     E__COUNT
 };
 

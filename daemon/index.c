@@ -784,10 +784,13 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT g.run, g.n, g.bytes, g.best, c.epoch, c.created_ms FROM "
+                        "SELECT g.run, g.n, g.bytes, g.best, c.epoch, c.created_ms, p.phys FROM "
                         "(SELECT run, count(*) AS n, sum(size) AS bytes, min(loss) AS best, "
                         "max(id) AS last FROM checkpoints GROUP BY run) g "
-                        "JOIN checkpoints c ON c.id = g.last ORDER BY g.run",
+                        "JOIN checkpoints c ON c.id = g.last "
+                        "JOIN (SELECT run, sum(sz) AS phys FROM (SELECT run, max(size) AS sz "
+                        "FROM checkpoints GROUP BY run, sha256) GROUP BY run) p ON p.run = g.run "
+                        "ORDER BY g.run",
                         &st);
     if (r < 0)
         goto out;
@@ -801,6 +804,7 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
         s.has_latest_epoch = sqlite3_column_type(st, 4) != SQLITE_NULL;
         s.latest_epoch = sqlite3_column_int64(st, 4);
         s.updated_ms = sqlite3_column_int64(st, 5);
+        s.physical_bytes = (uint64_t)sqlite3_column_int64(st, 6);
         if ((r = fn(ctx, &s)) != 0)
             break;
     }
@@ -1169,5 +1173,223 @@ out:
         r = -EIO;
     sqlite3_close(src);
     free(gone);
+    return r;
+}
+
+/* ---- integrity and capacity ---------------------------------------------- */
+
+int index_kv_get(struct index *ix, const char *key, int64_t *value)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int r = cprepare(cn, "SELECT value FROM kv WHERE key = ?", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *value = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            r = -ENOENT;
+        else
+            r = errno_from_sqlite(db, rc, "kv get");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values,
+                      unsigned n)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    if ((r = cprepare(cn, "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", &st)) < 0)
+        goto rollback;
+    for (unsigned i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, values[i]);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+            r = errno_from_sqlite(db, rc, "kv set");
+            goto rollback;
+        }
+    }
+    release(cn, st);
+    st = NULL;
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    pthread_mutex_unlock(&ix->write_lock);
+    return 0;
+rollback:
+    release(cn, st);
+    rollback(ix, db);
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_blobs_page(struct index *ix, const char *after_sha, unsigned limit,
+                     int (*fn)(void *ctx, const char *sha_hex, uint64_t size), void *ctx,
+                     unsigned *n)
+{
+    unsigned slot, seen = 0;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int rc, r = cprepare(cn,
+                        "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
+                        "AND sha256 > ? GROUP BY sha256 ORDER BY sha256 LIMIT ?",
+                        &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, after_sha, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, (int)limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            char sha[SHA256_HEX_LEN + 1];
+            copy_text(sha, sizeof(sha), sqlite3_column_text(st, 0));
+            seen++;
+            if ((r = fn(ctx, sha, (uint64_t)sqlite3_column_int64(st, 1))) != 0)
+                break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "blobs page");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    if (r == 0)
+        *n = seen;
+    return r;
+}
+
+int index_stats(struct index *ix, struct index_stats *out)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int r = cprepare(cn,
+                    "SELECT (SELECT count(*) FROM checkpoints), "
+                    "(SELECT count(DISTINCT run) FROM checkpoints), "
+                    "(SELECT count(*) FROM checkpoints WHERE corrupt = 1), "
+                    "(SELECT count(DISTINCT sha256) FROM checkpoints WHERE corrupt = 0), "
+                    "(SELECT coalesce(sum(size), 0) FROM checkpoints), "
+                    "(SELECT coalesce(sum(sz), 0) FROM "
+                    "(SELECT max(size) AS sz FROM checkpoints GROUP BY sha256))",
+                    &st);
+    if (r == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            struct index_stats s = {
+                .checkpoints = sqlite3_column_int64(st, 0),
+                .runs = sqlite3_column_int64(st, 1),
+                .corrupt = sqlite3_column_int64(st, 2),
+                .blobs = sqlite3_column_int64(st, 3),
+                .logical_bytes = (uint64_t)sqlite3_column_int64(st, 4),
+                .physical_bytes = (uint64_t)sqlite3_column_int64(st, 5),
+            };
+            *out = s;
+        } else {
+            r = errno_from_sqlite(db, rc, "stats");
+        }
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_blob_verified(struct index *ix, const char *sha_hex, int64_t *verified_ms)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int r = cprepare(cn, "SELECT verified_ms FROM blob_verified WHERE sha256 = ?", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *verified_ms = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            r = -ENOENT;
+        else
+            r = errno_from_sqlite(db, rc, "blob verified");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+/* One autocommit statement on the writer connection. */
+static int write_one(struct index *ix, const char *sql, const char *text, int64_t v,
+                     const char *what)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = cprepare(cn, sql, &st);
+    if (r == 0) {
+        if (text) {
+            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, v);
+        }
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, what);
+        release(cn, st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_set_blob_verified(struct index *ix, const char *sha_hex, int64_t verified_ms)
+{
+    return write_one(ix,
+                     "INSERT OR REPLACE INTO blob_verified (sha256, verified_ms) VALUES (?, ?)",
+                     sha_hex, verified_ms, "set verified");
+}
+
+int index_prune_verified(struct index *ix)
+{
+    return write_one(ix,
+                     "DELETE FROM blob_verified WHERE sha256 NOT IN "
+                     "(SELECT sha256 FROM checkpoints WHERE corrupt = 0)",
+                     NULL, 0, "prune verified");
+}
+
+int index_integrity_check(struct index *ix, void (*fn)(void *ctx, const char *line), void *ctx,
+                          bool *ok)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    bool good = true;
+    int rc, r = prepare(db, "PRAGMA integrity_check", &st);
+    if (r == 0) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *line = (const char *)sqlite3_column_text(st, 0);
+            if (line && strcmp(line, "ok") == 0)
+                continue;
+            good = false;
+            fn(ctx, line ? line : "(null)");
+        }
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(db, rc, "integrity_check");
+        sqlite3_finalize(st);
+    }
+    reader_put(ix, slot);
+    if (r == 0)
+        *ok = good;
     return r;
 }

@@ -152,4 +152,44 @@ int index_backup(const char *src_path, const char *dst_path,
                  int (*fn)(void *ctx, const char *sha_hex, uint64_t size), void *ctx,
                  struct index_backup_stats *stats);
 
+/* ---- integrity and capacity (scrub, fsck, stats) ----------------------- */
+
+/* A small named integer that must survive restarts (scrub schedule and
+ * results). get: -ENOENT when never set. set_many writes n pairs in one
+ * transaction. */
+int index_kv_get(struct index *ix, const char *key, int64_t *value);
+int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values,
+                      unsigned n);
+
+/* Call fn for up to limit distinct blobs of healthy (not corrupt)
+ * checkpoints whose sha256 sorts after after_sha ("" for the start), in
+ * sha256 order, with the size the index expects. Paging keeps memory
+ * bounded however many blobs exist. fn runs with a read snapshot held: it
+ * must not write to the index. *n gets how many fn saw. */
+int index_blobs_page(struct index *ix, const char *after_sha, unsigned limit,
+                     int (*fn)(void *ctx, const char *sha_hex, uint64_t size), void *ctx,
+                     unsigned *n);
+
+struct index_stats {
+    int64_t checkpoints, runs, corrupt, blobs; /* blobs: distinct healthy sha256 */
+    uint64_t logical_bytes;  /* sum of every checkpoint's size */
+    uint64_t physical_bytes; /* each distinct sha256 counted once */
+};
+
+/* Totals over the whole index, from one snapshot. */
+int index_stats(struct index *ix, struct index_stats *out);
+
+/* When the scrub last found blob sha_hex intact (ms since the epoch);
+ * -ENOENT when never. set records it; prune forgets blobs no checkpoint
+ * uses any more. */
+int index_blob_verified(struct index *ix, const char *sha_hex, int64_t *verified_ms);
+int index_set_blob_verified(struct index *ix, const char *sha_hex, int64_t verified_ms);
+int index_prune_verified(struct index *ix);
+
+/* PRAGMA integrity_check (the full one, reading every page): fn gets each
+ * problem line; *ok is true when SQLite reported none. Slow on a big index:
+ * for the offline fsck. */
+int index_integrity_check(struct index *ix, void (*fn)(void *ctx, const char *line), void *ctx,
+                          bool *ok);
+
 #endif

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "log.h"
 #include "parse.h"
+#include "scrub.h"
 #include "server.h"
 #include "tls.h"
 
@@ -79,6 +80,7 @@ static void usage(FILE *f)
             "       ckptd token list [--data DIR]\n"
             "       ckptd token revoke ID [--data DIR]\n"
             "       ckptd backup --data DIR --to DIR\n"
+            "       ckptd fsck --data DIR [--repair]\n"
             "\n"
             "Checkpoint store daemon: streams checkpoint blobs to disk with SHA-256\n"
             "verification and indexes them for queries over HTTP (see proto/API.md).\n"
@@ -455,6 +457,17 @@ static bool is_loopback(const char *host)
     return loop;
 }
 
+int fsck_command(int argc, char **argv); /* fsck.c: ckptd fsck */
+
+_Static_assert(CONFIG_SIZE_AUTO == RESERVE_AUTO, "reserve = auto is the store's RESERVE_AUTO");
+
+static struct scrub_config scrub_settings(const struct config *c)
+{
+    struct scrub_config sc = {.interval_s = (int64_t)c->scrub_interval,
+                              .rate_bytes = c->scrub_rate * 1000000};
+    return sc;
+}
+
 static struct server_config server_limits(const struct config *c, const char *host,
                                           uint16_t port)
 {
@@ -525,6 +538,9 @@ static void reload(const struct cmdline *cl, struct config *cur, struct app *app
     app->max_upload = cur->max_upload;
     struct server_config sc = server_limits(cur, NULL, 0);
     server_reconfigure(srv, &sc);
+    store_set_capacity(app->store, cur->max_disk, cur->reserve);
+    struct scrub_config scr = scrub_settings(cur);
+    scrub_reconfigure(app->scrub, &scr);
     log_set_level((enum log_level)cur->log_level);
     log_info("SIGHUP: configuration re-read from %s", cl->config_path);
 }
@@ -547,6 +563,8 @@ int main(int argc, char **argv)
         return token_command(argc, argv);
     if (argc > 1 && strcmp(argv[1], "backup") == 0)
         return backup_command(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "fsck") == 0)
+        return fsck_command(argc, argv);
     r = parse_cmdline(argc, argv, &cl);
     if (r >= 0) {
         free(cl.set);
@@ -632,6 +650,13 @@ int main(int argc, char **argv)
             host, cfg.data);
         goto out;
     }
+    store_set_capacity(app.store, cfg.max_disk, cfg.reserve);
+    struct scrub_config scrub_cfg = scrub_settings(&cfg);
+    r = scrub_start(app.store, &scrub_cfg, &app.scrub);
+    if (r < 0) {
+        log_startup_error("cannot start the scrub thread: %s", strerror(-r));
+        goto out;
+    }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
         log_startup_error("cannot start worker threads: %s", strerror(-r));
@@ -672,6 +697,7 @@ int main(int argc, char **argv)
     srv = NULL;
     status = 0;
 out:
+    scrub_stop(app.scrub);
     workq_free(app.workq);
     auth_free(app.auth);
     store_close(app.store);

@@ -188,7 +188,97 @@ static struct MHD_Response *blob_response(struct request *req, int fd, uint64_t 
     return resp;
 }
 
-int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_record *rec)
+
+/* A whole-blob download that hashes what it sends. */
+struct verify_send {
+    int fd;
+    uint64_t size, pos;
+    struct sha256 *hash;
+    char sha_hex[SHA256_HEX_LEN + 1];
+    int64_t id;
+    struct send_check check;
+    bool failed;
+};
+
+static void verify_free(void *cls)
+{
+    struct verify_send *v = cls;
+    close(v->fd);
+    sha256_free(v->hash);
+    free(v);
+}
+
+static ssize_t verify_fail(struct verify_send *v, const char *why)
+{
+    if (!v->failed) {
+        v->failed = true;
+        log_error("aborting the download of checkpoint %" PRId64 ": blob %s %s", v->id,
+                  v->sha_hex, why);
+        v->check.bad(v->check.ctx, v->sha_hex, &v->check.st);
+    }
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* libmicrohttpd asks for the body piece by piece, in order. The piece that
+ * reaches the end is only handed over once the digest matched. */
+static ssize_t verify_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct verify_send *v = cls;
+    uint8_t d[SHA256_LEN];
+    char hex[SHA256_HEX_LEN + 1];
+
+    if (v->failed || pos != v->pos)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (pos >= v->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t want = max;
+    if ((uint64_t)want > v->size - pos)
+        want = (size_t)(v->size - pos);
+    long n = blobstore_pread(v->fd, buf, want, pos);
+    if (n < 0) {
+        log_error("cannot read blob %s: %s", v->sha_hex, strerror((int)-n));
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (n == 0)
+        return verify_fail(v, "is shorter than the index says");
+    if (sha256_update(v->hash, buf, (size_t)n) < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    v->pos += (uint64_t)n;
+    if (v->pos == v->size) {
+        if (sha256_final(v->hash, d) < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        digest_hex(d, hex);
+        if (strcmp(hex, v->sha_hex) != 0)
+            return verify_fail(v, "does not have its SHA-256 any more");
+    }
+    return (ssize_t)n;
+}
+
+static struct MHD_Response *verified_response(int fd, uint64_t size,
+                                              const struct ckpt_record *rec,
+                                              const struct send_check *check)
+{
+    struct verify_send *v = calloc(1, sizeof(*v));
+    if (!v || !(v->hash = sha256_new())) {
+        free(v);
+        return NULL;
+    }
+    v->fd = fd;
+    v->size = size;
+    v->id = rec->id;
+    v->check = *check;
+    memcpy(v->sha_hex, rec->sha256, sizeof(v->sha_hex));
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(size, VERIFY_SEND_BYTES, verify_read, v, verify_free);
+    if (!resp) {
+        sha256_free(v->hash);
+        free(v);
+    }
+    return resp;
+}
+
+int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_record *rec,
+                 const struct send_check *check)
 {
     char etag[SHA256_HEX_LEN + 3], cr[80];
     uint64_t first = 0, last = size ? size - 1 : 0;
@@ -220,7 +310,11 @@ int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_r
         respond_header(req, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         return r;
     }
-    struct MHD_Response *resp = blob_response(req, fd, first, last - first + 1);
+    struct MHD_Response *resp;
+    if (check && req->method == M_GET && first == 0 && last + 1 == size && size > 0)
+        resp = verified_response(fd, size, rec, check);
+    else
+        resp = blob_response(req, fd, first, last - first + 1);
     if (!resp) {
         close(fd);
         return -ENOMEM;

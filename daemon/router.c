@@ -21,6 +21,8 @@ static const struct route routes[] = {
     {M_GET, "/v1/runs/:run/latest/blob", NULL, NULL, api_latest_blob},
     {M_GET | M_DELETE, "/v1/checkpoints/:id", NULL, NULL, api_checkpoint},
     {M_GET, "/v1/checkpoints/:id/blob", NULL, NULL, api_checkpoint_blob},
+    {M_GET | M_POST, "/v1/admin/scrub", NULL, NULL, api_admin_scrub},
+    {M_GET, "/v1/stats", NULL, NULL, api_stats},
 };
 
 /* Does the pattern match the segments? Captures go to run/id. */

@@ -19,6 +19,7 @@
 
 #include <microhttpd.h>
 
+#include "app.h"
 #include "log.h"
 #include "request.h"
 #include "respond.h"
@@ -296,6 +297,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static void request_free(struct request *req)
 {
+    if (req->upload && req->upload->claimed)
+        store_space_release(req->app->store, req->upload->claimed);
     upload_free(req->upload);
     if (req->response)
         MHD_destroy_response(req->response);
@@ -599,6 +602,8 @@ static bool authorize(struct request *req)
         need = ROLE_WRITE;
     else if (req->method == M_DELETE)
         need = ROLE_ADMIN;
+    if (req->n_segs >= 2 && strcmp(req->segs[0], "v1") == 0 && strcmp(req->segs[1], "admin") == 0)
+        need = ROLE_ADMIN; /* every method under /v1/admin/ */
     if (req->grant.role < need) {
         respond_error(req, E_FORBIDDEN, "a token with role %s may not do this; it needs role %s",
                       role_names[req->grant.role], role_names[need]);

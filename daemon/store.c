@@ -53,6 +53,7 @@ int store_open(const char *dir, unsigned readers, struct store **out)
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->publish_lock, NULL);
+    pthread_mutex_init(&s->space_lock, NULL);
     if ((size_t)snprintf(path, sizeof(path), "%s/index.db", dir) >= sizeof(path)) {
         r = -ENAMETOOLONG;
         goto fail;
@@ -79,6 +80,7 @@ void store_close(struct store *s)
     index_close(s->index);
     blobstore_close(s->blobs);
     pthread_mutex_destroy(&s->publish_lock);
+    pthread_mutex_destroy(&s->space_lock);
     free(s);
 }
 
@@ -232,4 +234,109 @@ int store_recovery_scan(struct store *s)
     }
     free(sc.bad);
     return r < 0 ? r : (int)sc.n;
+}
+
+/* ---- integrity and capacity ---------------------------------------------- */
+
+void store_set_capacity(struct store *s, uint64_t max_disk, uint64_t reserve)
+{
+    uint64_t total = 0, avail = 0;
+
+    if (reserve == RESERVE_AUTO) {
+        reserve = 0;
+        if (blobstore_fs_size(s->blobs, &total, &avail) == 0)
+            reserve = total / 100 * DEFAULT_RESERVE_PERCENT;
+        if (reserve > DEFAULT_RESERVE_MAX)
+            reserve = DEFAULT_RESERVE_MAX;
+    }
+    s->max_disk = max_disk;
+    s->reserve = reserve;
+}
+
+int store_space_claim(struct store *s, uint64_t bytes)
+{
+    struct index_stats st;
+    uint64_t avail;
+    int r = 0;
+
+    pthread_mutex_lock(&s->space_lock);
+    /* The quota counts what the index says is stored, so it stays right
+     * whoever adds or removes blobs (commits, deletes, retention). */
+    if (s->max_disk) {
+        r = index_stats(s->index, &st);
+        if (r == 0 && (st.physical_bytes > s->max_disk ||
+                       s->max_disk - st.physical_bytes < s->claimed ||
+                       s->max_disk - st.physical_bytes - s->claimed < bytes))
+            r = -EDQUOT;
+    }
+    if (r == 0 && blobstore_free_space(s->blobs, &avail) == 0 &&
+        (avail < s->reserve || avail - s->reserve < bytes))
+        r = -ENOSPC;
+    if (r == 0)
+        s->claimed += bytes;
+    pthread_mutex_unlock(&s->space_lock);
+    return r;
+}
+
+void store_space_release(struct store *s, uint64_t bytes)
+{
+    pthread_mutex_lock(&s->space_lock);
+    s->claimed = bytes > s->claimed ? 0 : s->claimed - bytes;
+    pthread_mutex_unlock(&s->space_lock);
+}
+
+int store_stats(struct store *s, struct store_stats *out)
+{
+    struct store_stats st = {.max_disk = s->max_disk, .reserve = s->reserve};
+    int r = index_stats(s->index, &st.ix);
+
+    if (r == 0)
+        r = blobstore_fs_size(s->blobs, &st.disk_total, &st.disk_free);
+    if (r == 0)
+        *out = st;
+    return r;
+}
+
+int store_blob_damaged(struct store *s, const char *sha_hex, const struct blob_stat *seen,
+                       unsigned *marked)
+{
+    bool referenced = false;
+    int r, fd;
+    uint64_t size;
+
+    *marked = 0;
+    pthread_mutex_lock(&s->publish_lock);
+    r = index_blob_referenced(s->index, sha_hex, &referenced);
+    if (r < 0 || !referenced)
+        goto out; /* deleted meanwhile: not a finding */
+    if (!seen) {
+        r = blobstore_open_blob(s->blobs, sha_hex, &fd, &size);
+        if (r == 0) {
+            close(fd); /* stored again meanwhile */
+            goto out;
+        }
+        if (r != -ENOENT)
+            goto out;
+    } else {
+        if (!blobstore_is_file(s->blobs, sha_hex, seen->dev, seen->ino)) {
+            r = 0; /* another file now: whoever replaced it wrote it whole */
+            goto out;
+        }
+        r = blobstore_quarantine(s->blobs, sha_hex, now_ms());
+        if (r < 0)
+            log_error("cannot move blob %s to quarantine/: %s", sha_hex, strerror(-r));
+    }
+    r = index_mark_corrupt(s->index, sha_hex, marked);
+    if (r == 0)
+        r = 1;
+out:
+    pthread_mutex_unlock(&s->publish_lock);
+    return r < 0 ? r : r == 1;
+}
+
+bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st)
+{
+    int64_t verified_ms;
+    return index_blob_verified(s->index, sha_hex, &verified_ms) == 0 &&
+           verified_ms >= st->changed_ms + VERIFY_CTIME_SLACK_MS;
 }

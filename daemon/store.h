@@ -16,6 +16,9 @@ struct store {
     struct blobstore *blobs;
     struct index *index;
     pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
+    /* Capacity (store_set_capacity): bytes uploads in flight have claimed. */
+    pthread_mutex_t space_lock;
+    uint64_t max_disk, reserve, claimed;
 };
 
 /* Open the data directory dir (which must exist): blobs, temp sweep, index
@@ -53,5 +56,41 @@ bool store_read_only(struct store *s);
  * bad, or a negative errno. It visits every blob once, so it runs in the
  * background: startup time does not grow with the number of blobs. */
 int store_recovery_scan(struct store *s);
+
+/* ---- integrity and capacity ------------------------------------------- */
+
+/* max_disk: quota on physical blob bytes (0 = none). reserve: bytes of the
+ * file system uploads must leave free; RESERVE_AUTO picks 1% of the file
+ * system's size, at most DEFAULT_RESERVE_MAX. Call before serving. */
+#define RESERVE_AUTO UINT64_MAX
+void store_set_capacity(struct store *s, uint64_t max_disk, uint64_t reserve);
+
+/* Claim room for bytes more of upload data: -EDQUOT when physical blob
+ * bytes plus every claim would pass max_disk, -ENOSPC when the file system
+ * would keep less than the reserve free. Pair each success with
+ * store_space_release once the upload ends (committed or not). */
+int store_space_claim(struct store *s, uint64_t bytes);
+void store_space_release(struct store *s, uint64_t bytes);
+
+struct store_stats {
+    struct index_stats ix;
+    uint64_t disk_total, disk_free, max_disk, reserve;
+};
+
+int store_stats(struct store *s, struct store_stats *out);
+
+/* The scrub (or a verified download) found blob sha_hex missing (seen
+ * NULL) or not matching its name (seen: the file that was read). Under the
+ * publish lock, so no commit or delete is half-way: when the blob is still
+ * referenced and still that file (or still missing), move it to
+ * quarantine/ and flag every checkpoint of it corrupt (*marked: how many).
+ * Returns 1 when it was a finding, 0 when the blob was deleted or stored
+ * anew meanwhile (not a finding), or a negative errno. */
+int store_blob_damaged(struct store *s, const char *sha_hex, const struct blob_stat *seen,
+                       unsigned *marked);
+
+/* Whether the scrub found blob sha_hex intact after its file last changed:
+ * then a download may use sendfile without hashing what it sends. */
+bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st);
 
 #endif

@@ -125,6 +125,15 @@ int upload_write(struct upload *u, const void *data, size_t len)
     return 0;
 }
 
+void upload_fail(struct upload *u, int err)
+{
+    hasher_join(u, true); /* it reads the temp file */
+    blob_tmp_discard(u->tmp);
+    u->tmp = NULL;
+    if (!u->error)
+        u->error = err;
+}
+
 int upload_finish(struct upload *u)
 {
     hasher_join(u, false);

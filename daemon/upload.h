@@ -25,6 +25,7 @@ struct upload {
     struct upload_digest expected; /* what the client stated, if anything */
     uint64_t limit;               /* refuse bodies longer than this */
     uint64_t received;
+    uint64_t claimed;             /* store_space_claim'ed, released when the request ends */
     int error;                    /* first write failure (negative errno), sticky */
     struct blob_tmp *tmp;         /* owned until committed */
     struct sha256 *hash;
@@ -55,6 +56,12 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out);
  * u->error and later pieces are only counted, so the client can still be
  * told what went wrong once the body is in; returns 0 then. */
 int upload_write(struct upload *u, const void *data, size_t len);
+
+/* Give up on the upload with err (a negative errno) while its body still
+ * arrives: the hasher thread is stopped and the temp file deleted now, so
+ * its space comes back at once, and later pieces are only counted;
+ * upload_finish returns err. */
+void upload_fail(struct upload *u, int err);
 
 /* Finish the digest, waiting for the hasher thread to catch up: call it
  * off the event threads for large bodies. Returns 0, u->error, or -EIO. */

@@ -18,9 +18,9 @@ check_eq "--check-config with no file exits 0" 0 "$RC"
 check_eq "--check-config prints one line per key (21)" 21 "$(wc -l <"$WORK/out")"
 check "--check-config lines are all 'key = value'" \
     bash -c "! grep -vqE '^[a-z][a-z0-9-]* = [^ ].*\$' '$WORK/out'"
-check "--check-config shows the defaults (max-upload = 100G, threads = 4, reserve = 256M, scrub-interval = 7d)" \
+check "--check-config shows the defaults (max-upload = 100G, threads = 4, reserve = auto, scrub-interval = 7d)" \
     bash -c "grep -qx 'max-upload = 100G' '$WORK/out' && grep -qx 'threads = 4' '$WORK/out' &&
-             grep -qx 'reserve = 256M' '$WORK/out' && grep -qx 'scrub-interval = 7d' '$WORK/out'"
+             grep -qx 'reserve = auto' '$WORK/out' && grep -qx 'scrub-interval = 7d' '$WORK/out'"
 check_eq "--check-config prints nothing on stderr" "" "$(cat "$WORK/err")"
 cp "$WORK/out" "$WORK/defaults.out"
 

@@ -608,16 +608,18 @@ with section("integrity"):
     with open(dest, "wb") as f:
         f.write(b"previous good copy")
     check_raises("download() over an existing file raises IntegrityError", ckpt.IntegrityError,
-                 client.download, run="py-corrupt", latest=True, path=dest)
+                 client.download, info.id, path=dest)
     with open(dest, "rb") as f:
         check("  and leaves the existing file untouched", f.read() == b"previous good copy")
     check_eq("  and no temporary file", ["model.pt"], os.listdir(d))
     check_raises("open() of it raises IntegrityError", ckpt.IntegrityError, client.open, info.id)
-    check_raises("read(run, latest=True) of it raises IntegrityError", ckpt.IntegrityError,
-                 client.read, run="py-corrupt", latest=True)
-    flip_byte(path, 777_777)
-    buf, _ = client.read(info.id)
-    check("once the byte is flipped back, read() returns the bytes again", bytes(buf) == data)
+    # The server aborted the first download of the damaged bytes, moved the blob to quarantine/
+    # and flagged the checkpoint corrupt (issue 5): latest skips it, and it stays refused.
+    check_raises("read(run, latest=True) skips the checkpoint flagged corrupt: NotFound",
+                 ckpt.NotFound, client.read, run="py-corrupt", latest=True)
+    check("the server moved the damaged blob out of blobs/", not os.path.exists(path), path)
+    check_raises("read() of it still raises IntegrityError", ckpt.IntegrityError, client.read,
+                 info.id)
 
 client.close()
 done()

@@ -49,7 +49,7 @@ static void test_defaults(void)
     CHECK(c.log_level == CFG_LOG_INFO && c.log_format == CFG_LOG_JSON,
           "default log-level info, log-format json");
     CHECK(c.log_file[0] == '\0', "default log-file is empty (stderr)");
-    CHECK(c.reserve == 256ULL << 20, "default reserve is 256M");
+    CHECK(c.reserve == CONFIG_SIZE_AUTO, "default reserve is auto (1%% of the file system, at most 256M)");
     CHECK(c.max_disk == 0, "default max-disk is 0 (none)");
     CHECK(c.scrub_interval == 7 * 86400, "default scrub-interval is 7 days in seconds");
     CHECK(c.scrub_rate == 100, "default scrub-rate is 100 MB/s");
@@ -140,6 +140,8 @@ static void test_values(void)
         {"scrub-rate", "100001", -ERANGE, 0},
         {"min-upload-rate", "0", 0, 0},
         {"reserve", "0", 0, 0},
+        {"reserve", "auto", 0, CONFIG_SIZE_AUTO},
+        {"max-disk", "auto", -EINVAL, 0},
         {"max-uploads", "1001", -ERANGE, 0},
         {"max-uploads-per-ip", "0", -ERANGE, 0},
         {"insecure", "true", 0, 1},
