@@ -89,8 +89,10 @@ int store_stats(struct store *s, struct store_stats *out);
 int store_blob_damaged(struct store *s, const char *sha_hex, const struct blob_stat *seen,
                        unsigned *marked);
 
-/* Whether the scrub found blob sha_hex intact after its file last changed:
- * then a download may use sendfile without hashing what it sends. */
+/* Whether blob sha_hex is known intact since its file last changed (the
+ * scrub verified it since, or nothing changed it since the upload that
+ * stored it): then a download may use sendfile without hashing what it
+ * sends. */
 bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st);
 
 #endif
