@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "metrics.h"
 #include "store.h"
 #include "workq.h"
 
@@ -16,6 +17,9 @@ struct app {
     struct workq *workq;
     struct auth *auth;
     uint64_t max_upload;
+    struct metrics *metrics;            /* /metrics registry */
+    struct metric *digest_mismatches;   /* counters the handlers move */
+    struct metric *uploads_in_flight;   /* gauge */
 };
 
 #endif

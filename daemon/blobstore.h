@@ -73,4 +73,11 @@ int blobstore_free_space(struct blobstore *bs, uint64_t *bytes);
  * non-zero result. */
 int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_hex), void *ctx);
 
+/* How many fsync or fdatasync calls have failed since the store opened. */
+uint64_t blobstore_sync_failures(struct blobstore *bs);
+
+/* 0 when this process may create files in blobs/ and tmp/ (access(2)
+ * with W_OK), else a negative errno (-EACCES, -EROFS, -ENOENT). */
+int blobstore_writable(struct blobstore *bs);
+
 #endif

@@ -41,5 +41,7 @@
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
 #define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
+#define READY_MIN_FREE_BYTES RESERVE_BYTES /* /readyz: not ready at or below this free */
+#define METRICS_CACHE_MS 2000      /* /metrics: index totals are at most this old */
 
 #endif

@@ -14,4 +14,9 @@
 void log_error(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
 
+/* Write one access-log line (access_log.h formats it; no newline) to the
+ * same sink as the other lines, as is: no timestamp or level prefix, so
+ * each line stays one JSON object or one Common Log Format entry. */
+void log_access(const char *line);
+
 #endif

@@ -23,7 +23,9 @@
 #include "ckpt_limits.h"
 #include "log.h"
 #include "parse.h"
+#include "router.h"
 #include "server.h"
+#include "store_metrics.h"
 
 #ifndef CKPTD_VERSION
 #define CKPTD_VERSION "0.1.0"
@@ -39,6 +41,7 @@ struct options {
     unsigned header_timeout_s, rate_window_s;
     uint64_t min_upload_rate;
     bool insecure;
+    enum log_format log_format;
 };
 
 static void usage(FILE *f)
@@ -66,6 +69,8 @@ static void usage(FILE *f)
             "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
             "                        each --upload-rate-window S (defaults %d and %d)\n"
             "  --insecure            allow a non-loopback --listen address with no tokens\n"
+            "  --log-format json|common  access-log lines (one per request, on stderr):\n"
+            "                        JSON objects (default) or Common Log Format + ms\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
             "\n"
@@ -92,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"header-timeout", required_argument, NULL, 'H'},
         {"min-upload-rate", required_argument, NULL, 'R'},
         {"upload-rate-window", required_argument, NULL, 'W'},
+        {"log-format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -162,6 +168,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_size(optarg, &o->min_upload_rate) < 0) {
                 fprintf(stderr, "ckptd: invalid --min-upload-rate '%s': expected bytes per "
                                 "second such as 1K\n", optarg);
+                return 2;
+            }
+            break;
+        case 'F':
+            if (access_log_parse_format(optarg, &o->log_format) < 0) {
+                fprintf(stderr, "ckptd: invalid --log-format '%s': expected json or common\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -419,6 +432,7 @@ int main(int argc, char **argv)
     struct options o;
     struct app app = {0};
     struct server *srv = NULL;
+    struct store_metrics *store_metrics = NULL;
     sigset_t sigs;
     uint16_t port;
     int lock_fd = -1, r, sig, status = 1;
@@ -466,6 +480,20 @@ int main(int argc, char **argv)
                 o.host, o.data);
         goto out;
     }
+    /* /metrics: the registry, the handlers' counters, the store's gauges. */
+    r = metrics_new(CKPTD_VERSION, router_count(), router_patterns(), &app.metrics);
+    if (r == 0) {
+        app.digest_mismatches = metrics_counter(app.metrics, "ckptd_digest_mismatches_total",
+                                                "Uploads refused because the SHA-256 of the "
+                                                "received bytes differed from the one sent.");
+        app.uploads_in_flight = metrics_gauge(app.metrics, "ckptd_uploads_in_flight",
+                                              "Uploads between their headers and completion.");
+        r = store_metrics_new(app.store, app.metrics, &store_metrics);
+    }
+    if (r < 0) {
+        fprintf(stderr, "ckptd: cannot set up metrics: %s\n", strerror(-r));
+        goto out;
+    }
     r = workq_new(COMMIT_THREADS, &app.workq);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot start worker threads: %s\n", strerror(-r));
@@ -477,7 +505,8 @@ int main(int argc, char **argv)
                                 .max_uploads = o.max_uploads,
                                 .header_timeout_s = o.header_timeout_s,
                                 .rate_window_s = o.rate_window_s,
-                                .min_upload_rate = o.min_upload_rate};
+                                .min_upload_rate = o.min_upload_rate,
+                                .log_format = o.log_format};
     r = server_start(&app, &cfg, &srv, &port);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot listen on %s%s%s:%u\n", strchr(o.host, ':') ? "[" : "",
@@ -502,6 +531,8 @@ int main(int argc, char **argv)
 out:
     workq_free(app.workq);
     auth_free(app.auth);
+    store_metrics_free(store_metrics);
+    metrics_free(app.metrics);
     store_close(app.store);
     if (lock_fd >= 0)
         close(lock_fd);

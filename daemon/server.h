@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "access_log.h"
 #include "app.h"
 
 struct server;
@@ -18,6 +19,7 @@ struct server_config {
     unsigned header_timeout_s;     /* headers must arrive within this */
     unsigned rate_window_s;        /* upload bodies must move ... */
     uint64_t min_upload_rate;      /* ... this many bytes/s per window */
+    enum log_format log_format;    /* access log lines: JSON (0, default) or common */
 };
 
 /* Listen and serve app. *port gets the bound port. Returns 0, or a
