@@ -115,3 +115,16 @@ size_t router_index(const struct route *r)
         return N_ROUTES;
     return (size_t)(r - routes);
 }
+
+size_t router_lookup(struct request *req)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *run = NULL, *id = NULL;
+        unsigned methods = routes[i].methods;
+        if (methods & M_GET)
+            methods |= M_HEAD;
+        if ((methods & req->method) && match(routes[i].pattern, req, &run, &id))
+            return i;
+    }
+    return N_ROUTES;
+}

@@ -33,4 +33,10 @@ size_t router_count(void);
 const char *const *router_patterns(void);
 size_t router_index(const struct route *r);
 
+/* The position of the route req's method and path would match, without
+ * setting a reply or captures: for counting requests refused before
+ * routing (401, 429). router_count() when none matches or the path was
+ * never parsed. */
+size_t router_lookup(struct request *req);
+
 #endif

@@ -272,7 +272,9 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
     unsigned status = req->queued ? req->status : 0;
     double ms = (double)(mono_ns() - req->start_ns) / 1e6;
 
-    metrics_request(srv->app->metrics, router_index(req->route), metrics_method_of(req->method),
+    size_t route = req->route ? router_index(req->route) : router_lookup(req);
+
+    metrics_request(srv->app->metrics, route, metrics_method_of(req->method),
                     status, req->bytes_in, req->body_len, ms / 1000.0);
     if (ci && ci->client_addr) {
         socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
