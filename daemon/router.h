@@ -26,9 +26,10 @@ struct route {
 void router_match(struct request *req);
 
 /* How many routes the table has; their patterns in table order (static
- * storage); and the position of r in the table, router_count() for NULL
- * (no route matched). For metric labels: a route's pattern, never the raw
- * path, keeps their number bounded. */
+ * storage, filled on each call: call it once, at startup, before any
+ * thread serves); and the position of r in the table, router_count() for
+ * NULL (no route matched). For metric labels: a route's pattern, never the
+ * raw path, keeps their number bounded. */
 size_t router_count(void);
 const char *const *router_patterns(void);
 size_t router_index(const struct route *r);

@@ -271,7 +271,6 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
     struct timespec now;
     unsigned status = req->queued ? req->status : 0;
     double ms = (double)(mono_ns() - req->start_ns) / 1e6;
-
     size_t route = req->route ? router_index(req->route) : router_lookup(req);
 
     metrics_request(srv->app->metrics, route, metrics_method_of(req->method),
