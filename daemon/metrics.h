@@ -4,6 +4,8 @@
  * are C11 atomics (no lock); values owned by other modules are read by
  * callbacks at scrape time.
  *
+ * The daemon's registry is app->metrics (daemon/app.h), made in main()
+ * before the server starts and freed after it stops.
  * Registering a metric (for modules added later, e.g. a scrubber):
  *     struct metric *m = metrics_counter(reg, "ckptd_scrub_blobs_checked_total",
  *                                        "Blobs whose SHA-256 the scrubber re-checked.");
