@@ -100,6 +100,7 @@ static bool opt_u63(struct request *req, const char *key, bool *has, int64_t *v)
 static void reply_record(struct request *req, unsigned status, const struct ckpt_record *rec)
 {
     struct json j;
+    req->checkpoint_id = rec->id;
     json_init(&j, 64 * 1024);
     json_checkpoint(&j, rec);
     respond_json(req, status, &j);
@@ -200,6 +201,8 @@ static void delete_job(void *arg)
         respond_error(req, error_from_errno(r), "cannot delete checkpoint %" PRId64, id);
     else
         respond_empty(req, 204);
+    if (r == 0)
+        req->checkpoint_id = id;
     request_resume(req);
 }
 
@@ -526,6 +529,7 @@ static bool verify_upload(struct request *req)
     if (u->expected.has && memcmp(u->expected.value, u->digest, SHA256_LEN) != 0) {
         char want[SHA256_HEX_LEN + 1];
         digest_hex(u->expected.value, want);
+        metric_add(req->app->digest_mismatches, 1);
         respond_error(req, E_DIGEST_MISMATCH,
                       "received %" PRIu64 " bytes with SHA-256 %s, but the client sent %s",
                       u->received, u->digest_hex, want);
@@ -941,4 +945,65 @@ void api_stats(struct request *req)
     json_int(&j, (int64_t)st.reserve);
     json_raw(&j, "}");
     respond_json(req, 200, &j);
+}
+
+/* ---- observability ------------------------------------------------------- */
+
+void api_metrics(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    size_t len;
+    char *text;
+
+    if (!check_params(req, none, false))
+        return;
+    text = metrics_render(req->app->metrics, &len);
+    if (!text) {
+        respond_error(req, E_UNAVAILABLE, "cannot build the metrics text: out of memory");
+        return;
+    }
+    respond_text(req, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* One check of /readyz: "ok", or "failed: " and why. */
+static void ready_check(struct json *j, const char *name, int r, const char *why, bool *first)
+{
+    char msg[160];
+
+    if (!*first)
+        json_raw(j, ",");
+    *first = false;
+    json_str(j, name);
+    json_raw(j, ":");
+    if (r == 0) {
+        json_str(j, "ok");
+        return;
+    }
+    snprintf(msg, sizeof(msg), "failed: %s", why ? why : strerror(-r));
+    json_str(j, msg);
+}
+
+void api_readyz(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    struct store_readiness rd;
+    struct json j;
+    char disk[128];
+    bool first = true;
+
+    if (!check_params(req, none, false))
+        return;
+    bool ready = store_ready(req->app->store, &rd);
+    snprintf(disk, sizeof(disk), "%" PRIu64 " bytes free, at or below the %llu-byte minimum",
+             rd.free_bytes, (unsigned long long)READY_MIN_FREE_BYTES);
+    json_init(&j, 2048);
+    json_raw(&j, ready ? "{\"status\":\"ready\",\"checks\":{"
+                       : "{\"status\":\"not_ready\",\"checks\":{");
+    ready_check(&j, "index", rd.index, "the index does not answer", &first);
+    ready_check(&j, "data_dir_writable", rd.writable, NULL, &first);
+    ready_check(&j, "read_only", rd.read_only,
+                "a fsync failed; writes are refused until restart", &first);
+    ready_check(&j, "disk", rd.disk, rd.disk == -ENOSPC ? disk : NULL, &first);
+    json_raw(&j, "}}");
+    respond_json(req, ready ? 200 : 503, &j);
 }

@@ -22,6 +22,8 @@ void api_latest(struct request *req);
 void api_latest_blob(struct request *req);
 void api_checkpoint(struct request *req); /* GET and DELETE */
 void api_checkpoint_blob(struct request *req);
+void api_metrics(struct request *req);
+void api_readyz(struct request *req);
 void api_admin_scrub(struct request *req); /* GET status, POST start */
 void api_stats(struct request *req);
 

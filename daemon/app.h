@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "metrics.h"
 #include "store.h"
 #include "workq.h"
 
@@ -19,6 +20,9 @@ struct app {
     struct auth *auth;
     _Atomic uint64_t max_upload; /* SIGHUP may change it while handlers read it */
     struct scrub *scrub; /* NULL until started */
+    struct metrics *metrics;            /* /metrics registry */
+    struct metric *digest_mismatches;   /* counters the handlers move */
+    struct metric *uploads_in_flight;   /* gauge */
 };
 
 #endif

@@ -211,6 +211,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization,
     if (CRYPTO_memcmp(digest, row.secret_sha256, SHA256_LEN) != 0 || row.revoked)
         goto bad;
     grant->role = row.role;
+    memcpy(grant->token_id, id, sizeof(grant->token_id));
     snprintf(grant->run_prefix, sizeof(grant->run_prefix), "%s", row.run_prefix);
     return AUTH_OK;
 bad:

@@ -44,6 +44,7 @@ enum auth_result {
 struct auth_grant {
     enum role role;
     char run_prefix[RUN_NAME_MAX + 1];
+    char token_id[AUTH_ID_HEX + 1]; /* the id part, for the access log */
 };
 
 /* Check an Authorization header value (NULL when absent) from peer.

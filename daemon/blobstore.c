@@ -26,6 +26,7 @@ struct blobstore {
     int dir_fd;   /* DIR */
     int blobs_fd; /* DIR/blobs */
     atomic_bool sync_failed;
+    atomic_ullong sync_failures; /* fsync/fdatasync calls that failed */
     int tmp_fd;   /* DIR/tmp */
     atomic_ullong seq; /* names temp files */
 };
@@ -43,13 +44,20 @@ static int mkdir_at(int dirfd, const char *name)
     return 0;
 }
 
+/* Record a failed fsync or fdatasync: see blobstore_sync_failed. */
+static void sync_failure(struct blobstore *bs)
+{
+    atomic_fetch_add(&bs->sync_failures, 1);
+    atomic_store(&bs->sync_failed, true);
+}
+
 /* Never retried after a failure: see blobstore_sync_failed. */
 static int fsync_fd(struct blobstore *bs, int fd)
 {
     while (fsync(fd) < 0) {
         if (errno != EINTR) {
             int r = -errno;
-            atomic_store(&bs->sync_failed, true);
+            sync_failure(bs);
             return r;
         }
     }
@@ -195,13 +203,13 @@ int blob_tmp_sync(struct blob_tmp *t)
      * do not matter for a blob. */
     failpoint("before-fdatasync-crash");
     if (failpoint("fdatasync-eio")) {
-        atomic_store(&t->bs->sync_failed, true);
+        sync_failure(t->bs);
         return -EIO;
     }
     while (fdatasync(t->fd) < 0) {
         if (errno != EINTR) {
             int r = -errno;
-            atomic_store(&t->bs->sync_failed, true);
+            sync_failure(t->bs);
             return r;
         }
     }
@@ -272,7 +280,7 @@ int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_
     if (r == 0 && new_sub)
         r = fsync_fd(bs, bs->blobs_fd);
     if (r == 0 && failpoint("dir-fsync-eio")) {
-        atomic_store(&bs->sync_failed, true);
+        sync_failure(bs);
         r = -EIO;
     }
     failpoint("after-dir-fsync-crash");
@@ -823,5 +831,19 @@ int blobstore_fs_size(struct blobstore *bs, uint64_t *total, uint64_t *avail)
         return -errno;
     *total = (uint64_t)sv.f_blocks * sv.f_frsize;
     *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+uint64_t blobstore_sync_failures(struct blobstore *bs)
+{
+    return atomic_load(&bs->sync_failures);
+}
+
+int blobstore_writable(struct blobstore *bs)
+{
+    /* AT_EACCESS: the effective ids decide what this process may create. */
+    if (faccessat(bs->dir_fd, "blobs", W_OK | X_OK, AT_EACCESS) < 0 ||
+        faccessat(bs->dir_fd, "tmp", W_OK | X_OK, AT_EACCESS) < 0)
+        return -errno;
     return 0;
 }

@@ -160,4 +160,11 @@ int blobstore_remove_tmp(struct blobstore *bs, const char *name);
 /* Total and available bytes of the blob file system. */
 int blobstore_fs_size(struct blobstore *bs, uint64_t *total, uint64_t *avail);
 
+/* How many fsync or fdatasync calls have failed since the store opened. */
+uint64_t blobstore_sync_failures(struct blobstore *bs);
+
+/* 0 when this process may create files in blobs/ and tmp/ (access(2)
+ * with W_OK), else a negative errno (-EACCES, -EROFS, -ENOENT). */
+int blobstore_writable(struct blobstore *bs);
+
 #endif

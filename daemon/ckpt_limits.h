@@ -46,6 +46,10 @@
 #define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
 #define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
+#define READY_MIN_FREE_BYTES RESERVE_BYTES /* /readyz: not ready at or below this free */
+#define METRICS_CACHE_MS 2000      /* /metrics: index totals older than this are refreshed */
+#define METRICS_REFRESH_WAIT_MS 100 /* a scrape waits this long for the refresh, then
+                                     * answers with the previous totals */
 #define TLS_READ_BLOCK (256 << 10) /* bytes read per call when serving a blob over TLS */
 
 /* Integrity and capacity (scrub.c, fsck.c, store.c). */

@@ -1415,3 +1415,33 @@ int index_integrity_check(struct index *ix, void (*fn)(void *ctx, const char *li
         *ok = good;
     return r;
 }
+
+int index_totals(struct index *ix, struct index_totals *out)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int r = cprepare(cn,
+                     "SELECT (SELECT count(*) FROM checkpoints),"
+                     " (SELECT coalesce(sum(size), 0) FROM checkpoints),"
+                     " (SELECT coalesce(sum(s), 0) FROM"
+                     "   (SELECT max(size) AS s FROM checkpoints GROUP BY sha256)),"
+                     " (SELECT page_count FROM pragma_page_count()) *"
+                     " (SELECT page_size FROM pragma_page_size())",
+                     &st);
+    if (r == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->checkpoints = (uint64_t)sqlite3_column_int64(st, 0);
+            out->logical_bytes = (uint64_t)sqlite3_column_int64(st, 1);
+            out->physical_bytes = (uint64_t)sqlite3_column_int64(st, 2);
+            out->index_bytes = (uint64_t)sqlite3_column_int64(st, 3);
+        } else {
+            r = errno_from_sqlite(db, rc, "totals");
+        }
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}

@@ -94,6 +94,16 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
  * drops it, so callers stop writing. */
 bool index_write_failed(struct index *ix);
 
+/* Totals for monitoring: checkpoints, the sum of their sizes (logical
+ * bytes), the sum of the sizes of the distinct blobs they use (physical
+ * bytes: identical uploads are stored once) and the size of the index
+ * database file (page count x page size; the WAL is not included). One
+ * read snapshot; it scans every row, so callers cache the result. */
+struct index_totals {
+    uint64_t checkpoints, logical_bytes, physical_bytes, index_bytes;
+};
+int index_totals(struct index *ix, struct index_totals *out);
+
 /* ---- tokens ------------------------------------------------------------ */
 
 enum role { ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };

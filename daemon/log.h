@@ -53,4 +53,9 @@ void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
  * access log, which formats its own lines). Thread-safe. */
 void log_access_line(const char *line);
 
+/* Write one access-log line (access_log.h formats it; no newline) to the
+ * same sink as the other lines, as is: no timestamp or level prefix, so
+ * each line stays one JSON object or one Common Log Format entry. */
+void log_access(const char *line);
+
 #endif

@@ -27,7 +27,9 @@
 #include "log.h"
 #include "parse.h"
 #include "scrub.h"
+#include "router.h"
 #include "server.h"
+#include "store_metrics.h"
 #include "tls.h"
 
 #ifndef CKPTD_VERSION
@@ -478,7 +480,9 @@ static struct server_config server_limits(const struct config *c, const char *ho
                                .max_uploads_per_ip = (unsigned)c->max_uploads_per_ip,
                                .header_timeout_s = (unsigned)c->header_timeout,
                                .rate_window_s = (unsigned)c->upload_rate_window,
-                               .min_upload_rate = c->min_upload_rate};
+                               .min_upload_rate = c->min_upload_rate,
+                               .log_format = c->log_format == CFG_LOG_COMMON ? LOG_FORMAT_COMMON
+                                                                             : LOG_FORMAT_JSON};
     return sc;
 }
 
@@ -553,6 +557,7 @@ int main(int argc, char **argv)
     uint16_t listen_port;
     struct app app = {0};
     struct server *srv = NULL;
+    struct store_metrics *store_metrics = NULL;
     sigset_t sigs;
     uint16_t port;
     int lock_fd = -1, r, sig, status = 1;
@@ -650,6 +655,20 @@ int main(int argc, char **argv)
             host, cfg.data);
         goto out;
     }
+    /* /metrics: the registry, the handlers' counters, the store's gauges. */
+    r = metrics_new(CKPTD_VERSION, router_count(), router_patterns(), &app.metrics);
+    if (r == 0) {
+        app.digest_mismatches = metrics_counter(app.metrics, "ckptd_digest_mismatches_total",
+                                                "Uploads refused because the SHA-256 of the "
+                                                "received bytes differed from the one sent.");
+        app.uploads_in_flight = metrics_gauge(app.metrics, "ckptd_uploads_in_flight",
+                                              "Uploads between their headers and completion.");
+        r = store_metrics_new(app.store, app.metrics, &store_metrics);
+    }
+    if (r < 0) {
+        log_startup_error("cannot set up metrics: %s", strerror(-r));
+        goto out;
+    }
     store_set_capacity(app.store, cfg.max_disk, cfg.reserve);
     struct scrub_config scrub_cfg = scrub_settings(&cfg);
     r = scrub_start(app.store, &scrub_cfg, &app.scrub);
@@ -700,6 +719,8 @@ out:
     scrub_stop(app.scrub);
     workq_free(app.workq);
     auth_free(app.auth);
+    store_metrics_free(store_metrics);
+    metrics_free(app.metrics);
     store_close(app.store);
     if (lock_fd >= 0)
         close(lock_fd);

@@ -62,6 +62,15 @@ struct request {
 
     unsigned status;
     struct MHD_Response *response; /* owned until queued */
+
+    /* For the access log and /metrics. */
+    int64_t start_ns;       /* CLOCK_MONOTONIC when the request line arrived */
+    char method_text[16];   /* the method as sent (cut at 15 bytes) */
+    char version[16];       /* "HTTP/1.1" */
+    uint64_t bytes_in;      /* body bytes received */
+    uint64_t body_len;      /* body bytes of the reply set (0 for HEAD on queueing) */
+    bool queued;            /* a response was handed to libmicrohttpd */
+    int64_t checkpoint_id;  /* the checkpoint the request was about; 0: none */
 };
 
 /* A request header's value, or NULL. Valid for the request's lifetime. */

@@ -18,7 +18,8 @@
 
 #define JSON_REPLY_MAX (16u << 20) /* the largest JSON reply we build */
 
-static int set_reply(struct request *req, unsigned status, struct MHD_Response *resp)
+static int set_reply(struct request *req, unsigned status, struct MHD_Response *resp,
+                     uint64_t body_len)
 {
     if (!resp)
         return -ENOMEM;
@@ -28,6 +29,7 @@ static int set_reply(struct request *req, unsigned status, struct MHD_Response *
     }
     req->status = status;
     req->response = resp;
+    req->body_len = body_len;
     return 0;
 }
 
@@ -53,7 +55,7 @@ int respond_json(struct request *req, unsigned status, struct json *body)
         return -ENOMEM;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    return set_reply(req, status, resp);
+    return set_reply(req, status, resp, len);
 }
 
 int respond_error(struct request *req, enum api_error e, const char *fmt, ...)
@@ -81,7 +83,7 @@ int respond_error(struct request *req, enum api_error e, const char *fmt, ...)
 int respond_empty(struct request *req, unsigned status)
 {
     return set_reply(req, status,
-                     MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+                     MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), 0);
 }
 
 void json_checkpoint(struct json *j, const struct ckpt_record *rec)
@@ -288,6 +290,7 @@ int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_r
     const char *if_range = request_header(req, MHD_HTTP_HEADER_IF_RANGE);
     int r;
 
+    req->checkpoint_id = rec->id;
     snprintf(etag, sizeof(etag), "\"%s\"", rec->sha256);
     if (inm && parse_etag_match(inm, rec->sha256, true)) {
         close(fd);
@@ -320,7 +323,8 @@ int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_r
         return -ENOMEM;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-    r = set_reply(req, range == RANGE_OK ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
+    r = set_reply(req, range == RANGE_OK ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp,
+                  last - first + 1);
     if (r < 0)
         return r;
     blob_headers(req, rec, etag);
@@ -329,4 +333,16 @@ int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_r
         respond_header(req, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     }
     return 0;
+}
+
+int respond_text(struct request *req, unsigned status, char *text, size_t len,
+                 const char *content_type)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return -ENOMEM;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    return set_reply(req, status, resp, len);
 }

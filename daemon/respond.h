@@ -22,6 +22,11 @@ int respond_json(struct request *req, unsigned status, struct json *body);
 int respond_error(struct request *req, enum api_error e, const char *fmt, ...)
     LOG_PRINTF(3, 4);
 
+/* A text reply: takes text (malloc'd; freed in every case) of len bytes
+ * with the given Content-Type. */
+int respond_text(struct request *req, unsigned status, char *text, size_t len,
+                 const char *content_type);
+
 /* An empty reply (204, 304). */
 int respond_empty(struct request *req, unsigned status);
 

@@ -23,7 +23,20 @@ static const struct route routes[] = {
     {M_GET, "/v1/checkpoints/:id/blob", NULL, NULL, api_checkpoint_blob},
     {M_GET | M_POST, "/v1/admin/scrub", NULL, NULL, api_admin_scrub},
     {M_GET, "/v1/stats", NULL, NULL, api_stats},
+    {M_GET, "/metrics", NULL, NULL, api_metrics},
+    {M_GET, "/readyz", NULL, NULL, api_readyz},
 };
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The patterns in table order, for metric labels. */
+static const char *const *patterns(void)
+{
+    static const char *names[N_ROUTES];
+    for (size_t i = 0; i < N_ROUTES; i++)
+        names[i] = routes[i].pattern;
+    return names;
+}
 
 /* Does the pattern match the segments? Captures go to run/id. */
 static bool match(const char *pattern, struct request *req, const char **run, const char **id)
@@ -86,4 +99,34 @@ void router_match(struct request *req)
     }
     respond_error(req, E_METHOD_NOT_ALLOWED, "method not allowed here; allowed: %s", allow);
     respond_header(req, "Allow", allow);
+}
+
+size_t router_count(void)
+{
+    return N_ROUTES;
+}
+
+const char *const *router_patterns(void)
+{
+    return patterns();
+}
+
+size_t router_index(const struct route *r)
+{
+    if (!r)
+        return N_ROUTES;
+    return (size_t)(r - routes);
+}
+
+size_t router_lookup(struct request *req)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *run = NULL, *id = NULL;
+        unsigned methods = routes[i].methods;
+        if (methods & M_GET)
+            methods |= M_HEAD;
+        if ((methods & req->method) && match(routes[i].pattern, req, &run, &id))
+            return i;
+    }
+    return N_ROUTES;
 }

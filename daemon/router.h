@@ -25,4 +25,19 @@ struct route {
  * or 405 method_not_allowed reply (with Allow) and leaves req->route NULL. */
 void router_match(struct request *req);
 
+/* How many routes the table has; their patterns in table order (static
+ * storage, filled on each call: call it once, at startup, before any
+ * thread serves); and the position of r in the table, router_count() for
+ * NULL (no route matched). For metric labels: a route's pattern, never the
+ * raw path, keeps their number bounded. */
+size_t router_count(void);
+const char *const *router_patterns(void);
+size_t router_index(const struct route *r);
+
+/* The position of the route req's method and path would match, without
+ * setting a reply or captures: for counting requests refused before
+ * routing (401, 429). router_count() when none matches or the path was
+ * never parsed. */
+size_t router_lookup(struct request *req);
+
 #endif

@@ -60,6 +60,7 @@ struct server {
     _Atomic unsigned max_uploads, max_uploads_per_ip;
     _Atomic int64_t header_timeout_ms, rate_window_ms;
     _Atomic uint64_t min_upload_rate;
+    enum log_format log_format;
     pthread_mutex_t upload_lock; /* upload_addrs */
     struct upload_addr *upload_addrs; /* CONNECTION_LIMIT slots: addresses with uploads */
     pthread_mutex_t watch_lock;
@@ -74,6 +75,13 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static struct conn_watch *watch_of(struct MHD_Connection *conn)
@@ -232,6 +240,7 @@ enum upload_slot request_upload_slot(struct request *req)
             a->count++;
             atomic_fetch_add(&srv->uploads, 1);
             req->counted_upload = true;
+            metric_add(srv->app->uploads_in_flight, 1);
         }
     }
     pthread_mutex_unlock(&srv->upload_lock);
@@ -247,6 +256,7 @@ static void release_upload_slot(struct server *srv, struct request *req)
     atomic_fetch_sub(&srv->uploads, 1);
     pthread_mutex_unlock(&srv->upload_lock);
     req->counted_upload = false;
+    metric_add(srv->app->uploads_in_flight, -1);
 }
 
 const char *request_header(struct request *req, const char *name)
@@ -286,6 +296,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->raw_uri_at = uri;
     req->srv = srv;
     req->app = srv->app;
+    req->start_ns = mono_ns();
     req->raw_uri = strndup(uri, RAW_URI_MAX + 1);
     if (!req->raw_uri) {
         free(req);
@@ -307,6 +318,73 @@ static void request_free(struct request *req)
     free(req);
 }
 
+static enum metrics_method metrics_method_of(enum method m)
+{
+    switch (m) {
+    case M_GET: return MM_GET;
+    case M_HEAD: return MM_HEAD;
+    case M_PUT: return MM_PUT;
+    case M_POST: return MM_POST;
+    case M_DELETE: return MM_DELETE;
+    case M_OTHER: break;
+    }
+    return MM_OTHER;
+}
+
+static const char *outcome_of(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
+    case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "aborted";
+    }
+    return "error";
+}
+
+/* Count the request in /metrics and write its access-log line. */
+static void account(struct server *srv, struct MHD_Connection *conn, struct request *req,
+                    enum MHD_RequestTerminationCode toe)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char remote[NI_MAXHOST] = "-";
+    struct timespec now;
+    unsigned status = req->queued ? req->status : 0;
+    double ms = (double)(mono_ns() - req->start_ns) / 1e6;
+    size_t route = req->route ? router_index(req->route) : router_lookup(req);
+
+    metrics_request(srv->app->metrics, route, metrics_method_of(req->method),
+                    status, req->bytes_in, req->body_len, ms / 1000.0);
+    if (ci && ci->client_addr) {
+        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                              : sizeof(struct sockaddr_in);
+        if (getnameinfo(ci->client_addr, len, remote, sizeof(remote), NULL, 0, NI_NUMERICHOST))
+            snprintf(remote, sizeof(remote), "-");
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct access_entry e = {
+        .time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+        .remote = remote,
+        .token_id = req->authenticated ? req->grant.token_id : NULL,
+        .method = req->method_text,
+        .path = req->raw_uri,
+        .version = req->version,
+        .status = status,
+        .bytes_in = req->bytes_in,
+        .bytes_out = req->body_len,
+        .duration_ms = ms,
+        .checkpoint_id = req->checkpoint_id,
+        .outcome = outcome_of(toe),
+    };
+    char *line = access_log_format(srv->log_format, &e);
+    if (line)
+        log_access(line);
+    free(line);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -318,6 +396,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->upload)
         log_info("upload to run '%s' aborted after %llu bytes (code %d); nothing stored",
                  req->upload->meta.run, (unsigned long long)req->upload->received, (int)toe);
+    account(srv, conn, req, toe);
     if (req->counted_upload)
         release_upload_slot(srv, req);
     if (req->phase == PHASE_SUSPENDED || req->phase == PHASE_REPLY)
@@ -553,14 +632,16 @@ static bool parse_target(struct request *req)
     return true;
 }
 
-/* Once any token exists, every route but /healthz needs one. Checked on
+/* Once any token exists, every route but the probes /healthz and /readyz
+ * needs one (/metrics included). Checked on
  * the first call, so a refused upload sends no 100 Continue and no body. */
 static bool authenticate(struct request *req)
 {
     const union MHD_ConnectionInfo *ci;
     enum auth_result r;
 
-    if (req->n_segs == 1 && strcmp(req->segs[0], "healthz") == 0)
+    if (req->n_segs == 1 &&
+        (strcmp(req->segs[0], "healthz") == 0 || strcmp(req->segs[0], "readyz") == 0))
         return true;
     ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     r = auth_check(req->app->auth, request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
@@ -665,6 +746,9 @@ static enum MHD_Result queue(struct request *req)
     req->response = NULL;
     enum MHD_Result ret = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
+    req->queued = ret == MHD_YES;
+    if (req->method == M_HEAD || req->status == 204 || req->status == 304)
+        req->body_len = 0; /* headers only */
     return ret;
 }
 
@@ -682,6 +766,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req->conn = conn;
 
     if (req->phase == PHASE_NEW) {
+        snprintf(req->method_text, sizeof(req->method_text), "%s", method);
+        snprintf(req->version, sizeof(req->version), "%s", version);
         begin(req, method, version);
         watch_set(req->srv, conn, req->upload ? CONN_BODY : CONN_BUSY);
         /* Answer a refused upload now: no 100 Continue goes out and the
@@ -694,6 +780,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t len = *upload_data_size;
         *upload_data_size = 0;
+        req->bytes_in += len;
         if (req->response || !req->route || !req->route->body)
             return MHD_YES; /* a body nobody asked for: drop it */
         struct conn_watch *w = watch_of(conn);
@@ -781,6 +868,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     srv->header_timeout_ms = (int64_t)cfg->header_timeout_s * 1000;
     srv->rate_window_ms = (int64_t)cfg->rate_window_s * 1000;
     srv->min_upload_rate = cfg->min_upload_rate;
+    srv->log_format = cfg->log_format;
     pthread_mutex_init(&srv->watch_lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;

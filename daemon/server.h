@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "access_log.h"
 #include "app.h"
 
 struct server;
@@ -19,6 +20,7 @@ struct server_config {
     unsigned header_timeout_s;     /* headers must arrive within this */
     unsigned rate_window_s;        /* upload bodies must move ... */
     uint64_t min_upload_rate;      /* ... this many bytes/s per window */
+    enum log_format log_format;    /* access log lines: JSON (0, default) or common */
     /* HTTPS: both NULL for plain HTTP, else the PEM certificate chain and
      * private key (see tls.h), borrowed: they must outlive the server. */
     const char *tls_cert_pem;

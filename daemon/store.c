@@ -350,3 +350,15 @@ bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob
     return index_blob_first_stored(s->index, sha_hex, &stored_ms) == 0 &&
            st->changed_ms <= stored_ms;
 }
+
+bool store_ready(struct store *s, struct store_readiness *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->index = index_ping(s->index);
+    out->writable = blobstore_writable(s->blobs);
+    out->read_only = store_read_only(s) ? -EROFS : 0;
+    out->disk = blobstore_free_space(s->blobs, &out->free_bytes);
+    if (out->disk == 0 && out->free_bytes <= READY_MIN_FREE_BYTES)
+        out->disk = -ENOSPC;
+    return !out->index && !out->writable && !out->read_only && !out->disk;
+}

@@ -95,4 +95,18 @@ int store_blob_damaged(struct store *s, const char *sha_hex, const struct blob_s
  * sends. */
 bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st);
 
+/* What /readyz reports: each field 0 when the check passes, else the
+ * negative errno of the failure. index: the index answers a trivial
+ * query. writable: blobs/ and tmp/ accept new files. read_only: -EROFS
+ * once store_read_only is true. disk: -ENOSPC when no more than
+ * READY_MIN_FREE_BYTES are free (free_bytes is then what is left). */
+struct store_readiness {
+    int index, writable, read_only, disk;
+    uint64_t free_bytes;
+};
+
+/* Run every readiness check (none writes anything). Returns true when all
+ * pass. Thread-safe. */
+bool store_ready(struct store *s, struct store_readiness *out);
+
 #endif
