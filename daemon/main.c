@@ -672,6 +672,8 @@ int main(int argc, char **argv)
     store_set_capacity(app.store, cfg.max_disk, cfg.reserve);
     struct scrub_config scrub_cfg = scrub_settings(&cfg);
     r = scrub_start(app.store, &scrub_cfg, &app.scrub);
+    if (r == 0)
+        r = scrub_register_metrics(app.scrub, app.metrics);
     if (r < 0) {
         log_startup_error("cannot start the scrub thread: %s", strerror(-r));
         goto out;

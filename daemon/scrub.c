@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 struct scrub {
     struct store *store;
@@ -405,5 +406,91 @@ int scrub_parse_interval(const char *text, int64_t *seconds)
     if (*p || v * unit > 10LL * 366 * 24 * 3600)
         return -EINVAL;
     *seconds = v * unit;
+    return 0;
+}
+
+/* ---- /metrics ------------------------------------------------------------ */
+
+static bool m_running(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = st.running;
+    return true;
+}
+
+static bool m_blobs_checked(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.current.blobs_checked;
+    return true;
+}
+
+static bool m_blobs_total(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.current.blobs_total;
+    return true;
+}
+
+static bool m_bytes_checked(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.current.bytes_checked;
+    return true;
+}
+
+static bool m_last_corrupt(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.last.corrupt_found;
+    return st.has_last;
+}
+
+static bool m_last_missing(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.last.missing_found;
+    return st.has_last;
+}
+
+static bool m_last_finished(void *ctx, double *v)
+{
+    struct scrub_status st;
+    scrub_get_status(ctx, &st);
+    *v = (double)st.last.finished_ms / 1000.0;
+    return st.has_last;
+}
+
+int scrub_register_metrics(struct scrub *sc, struct metrics *m)
+{
+    static const struct {
+        const char *name, *help;
+        bool (*fn)(void *ctx, double *value);
+    } gauges[] = {
+        {"ckptd_scrub_running", "1 while a scrub runs, else 0.", m_running},
+        {"ckptd_scrub_blobs_checked", "Blobs re-hashed by the scrub in progress (or the last one "
+                                      "of this process).", m_blobs_checked},
+        {"ckptd_scrub_blobs_total", "Blobs the scrub in progress (or the last one of this "
+                                    "process) has to check.", m_blobs_total},
+        {"ckptd_scrub_bytes_checked", "Bytes re-hashed by the scrub in progress (or the last one "
+                                      "of this process).", m_bytes_checked},
+        {"ckptd_scrub_last_corrupt_found", "Blobs the last completed scrub found corrupt.",
+         m_last_corrupt},
+        {"ckptd_scrub_last_missing_found", "Blobs the last completed scrub found missing.",
+         m_last_missing},
+        {"ckptd_scrub_last_finished_timestamp_seconds",
+         "When the last completed scrub finished (Unix time).", m_last_finished},
+    };
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+        int r = metrics_gauge_fn(m, gauges[i].name, gauges[i].help, gauges[i].fn, sc);
+        if (r < 0)
+            return r;
+    }
     return 0;
 }

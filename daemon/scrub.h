@@ -55,6 +55,11 @@ int scrub_request(struct scrub *sc);
 /* A consistent copy of the current state. Thread-safe. */
 void scrub_get_status(struct scrub *sc, struct scrub_status *out);
 
+/* Export the scrub's progress and findings on /metrics (ckptd_scrub_*).
+ * 0 or a negative errno. */
+struct metrics;
+int scrub_register_metrics(struct scrub *sc, struct metrics *m);
+
 /* Stop the thread (a scrub in progress stops within one read of
  * BLOB_READ_BYTES, and is not recorded as finished), join it and free.
  * NULL is a no-op. */

@@ -80,6 +80,16 @@ expect_json "status: 3 corrupt (the flipped one and the two swapped), 0 missing"
 expect_json "status: started_at and finished_at set, last_run equal to this run" \
     '(.started_at | type) == "string" and (.finished_at | type) == "string" and
      .last_run.corrupt_found == 3 and .last_run.blobs_checked == 15 and .last_run.finished_at == .finished_at'
+# The same numbers on /metrics (ckptd_scrub_*), for monitoring.
+http GET /metrics
+metric() { grep -E "^$1 " "$RESP_BODY" | awk '{print $2}'; }
+check_eq "/metrics: ckptd_scrub_running 0, blobs 15 of 15, 3000000 bytes" "0 15 15 3000000" \
+    "$(metric ckptd_scrub_running) $(metric ckptd_scrub_blobs_checked) $(metric ckptd_scrub_blobs_total) $(metric ckptd_scrub_bytes_checked)"
+check_eq "/metrics: the last scrub found 3 corrupt and 0 missing" "3 0" \
+    "$(metric ckptd_scrub_last_corrupt_found) $(metric ckptd_scrub_last_missing_found)"
+check "/metrics: the last scrub's finish time is a Unix time" \
+    "$(command -v python3)" -c "import sys,time; sys.exit(not abs(float(sys.argv[1]) - time.time()) < 600)" \
+    "$(metric ckptd_scrub_last_finished_timestamp_seconds)"
 elapsed=$(echo "$t1 - $t0" | bc)
 check "at --scrub-rate 1 (MB/s), 3 MB took at least 2.7 s ($elapsed s)" [ "$(echo "$elapsed >= 2.7" | bc)" = 1 ]
 
