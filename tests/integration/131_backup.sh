@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `ckptd backup --data DIR --to DIR` while the daemon serves, with an upload in flight: a second
 # ckptd started on the backup serves every checkpoint committed before it with the right SHA-256,
-# its index passes PRAGMA integrity_check, the tokens work, and the in-flight upload is not in
+# its index passes PRAGMA integrity_check and ckptd fsck, the tokens work, and the in-flight upload is not in
 # it. A blob gone from the source drops its rows; a cross-filesystem backup copies; a non-empty
 # target and bad usage are refused.
 . "$(dirname "$0")/../lib/harness.sh"
@@ -64,6 +64,9 @@ print(c.execute("PRAGMA integrity_check").fetchone()[0])
 PYEOF
 }
 check_eq "PRAGMA integrity_check of the backup's index" ok "$(integrity "$BK/index.db" 2>&1)"
+"$CKPTD" fsck --data "$BK" >"$WORK/fsck.out" 2>&1
+check_eq "ckptd fsck of the backup finds nothing wrong (exit 0: every blob there, every digest right)" \
+    0 "$?"
 
 stop_ckptd "the source daemon stops"
 
