@@ -484,13 +484,14 @@ static void alias_job(void *arg)
         r = index_alias_delete(ix, req->arg_run, req->arg_name, expect);
     }
     if (r == -ESTALE) {
-        bool exists = index_alias_get(ix, req->arg_run, req->arg_name, &cur) == 0;
-        respond_error(req, E_PRECONDITION_FAILED,
-                      exists ? "alias '%s' points at checkpoint %" PRId64 " now"
-                             : "alias '%s' does not exist%.0" PRId64,
-                      req->arg_name, exists ? cur.id : 0);
-        if (exists)
+        if (index_alias_get(ix, req->arg_run, req->arg_name, &cur) == 0) {
+            respond_error(req, E_PRECONDITION_FAILED, "alias '%s' points at checkpoint %" PRId64
+                          " now", req->arg_name, cur.id);
             set_etag(req, cur.id);
+        } else {
+            respond_error(req, E_PRECONDITION_FAILED, "alias '%s' does not exist",
+                          req->arg_name);
+        }
     } else if (r == -ENOENT && req->method == M_PUT) {
         respond_error(req, E_CHECKPOINT_NOT_FOUND, "run '%s' has no checkpoint with id %" PRId64,
                       req->arg_run, id);
