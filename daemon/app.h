@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "metrics.h"
 #include "store.h"
+#include "watch.h"
 #include "workq.h"
 
 struct scrub;
@@ -23,6 +24,7 @@ struct app {
     struct metrics *metrics;            /* /metrics registry */
     struct metric *digest_mismatches;   /* counters the handlers move */
     struct metric *uploads_in_flight;   /* gauge */
+    struct watch *watch; /* long polls waiting for a commit */
 };
 
 #endif

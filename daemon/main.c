@@ -26,11 +26,13 @@
 #include "config.h"
 #include "log.h"
 #include "parse.h"
+#include "retention.h"
 #include "scrub.h"
 #include "router.h"
 #include "server.h"
 #include "store_metrics.h"
 #include "tls.h"
+#include "watch.h"
 
 #ifndef CKPTD_VERSION
 #define CKPTD_VERSION "0.1.0"
@@ -461,6 +463,31 @@ static bool is_loopback(const char *host)
 
 int fsck_command(int argc, char **argv); /* fsck.c: ckptd fsck */
 
+/* Read and check a default-policy file; says why it fails on stderr. */
+static int load_policy_file(const char *path, struct policy *p)
+{
+    char text[POLICY_BODY_MAX + 1], err[256];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f) {
+        fprintf(stderr, "ckptd: cannot open default-policy '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    if (n > POLICY_BODY_MAX) {
+        fprintf(stderr, "ckptd: default-policy '%s' is larger than %d bytes\n", path,
+                POLICY_BODY_MAX);
+        return -1;
+    }
+    if (policy_parse(text, n, p, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ckptd: invalid default-policy '%s': %s\n", path, err);
+        return -1;
+    }
+    return 0;
+}
+
 _Static_assert(CONFIG_SIZE_AUTO == RESERVE_AUTO, "reserve = auto is the store's RESERVE_AUTO");
 
 static struct scrub_config scrub_settings(const struct config *c)
@@ -589,6 +616,15 @@ int main(int argc, char **argv)
     (void)parse_listen(cfg.listen, host, sizeof(host), &listen_port);
     app.max_upload = cfg.max_upload;
     log_set_level((enum log_level)cfg.log_level);
+    struct policy default_policy;
+    bool has_default_policy = false;
+    if (*cfg.default_policy) {
+        if (load_policy_file(cfg.default_policy, &default_policy) < 0) {
+            free(cl.set);
+            return 2;
+        }
+        has_default_policy = true;
+    }
     if (*cfg.tls_cert) {
         char tls_err[PATH_MAX + 256];
         if (!tls_supported()) {
@@ -638,6 +674,14 @@ int main(int argc, char **argv)
     r = store_open(cfg.data, (unsigned)cfg.threads + COMMIT_THREADS + 2, &app.store);
     if (r < 0) {
         log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
+        goto out;
+    }
+    app.store->has_default_policy = has_default_policy;
+    if (has_default_policy)
+        app.store->default_policy = default_policy;
+    r = watch_new(&app.watch);
+    if (r < 0) {
+        log_startup_error("cannot start the long-poll thread: %s", strerror(-r));
         goto out;
     }
     r = auth_new(app.store->index, &app.auth);
@@ -720,6 +764,7 @@ int main(int argc, char **argv)
 out:
     scrub_stop(app.scrub);
     workq_free(app.workq);
+    watch_free(app.watch);
     auth_free(app.auth);
     store_metrics_free(store_metrics);
     metrics_free(app.metrics);

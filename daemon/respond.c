@@ -29,7 +29,7 @@ static int set_reply(struct request *req, unsigned status, struct MHD_Response *
     }
     req->status = status;
     req->response = resp;
-    req->body_len = body_len;
+    req->reply_len = body_len;
     return 0;
 }
 
@@ -123,7 +123,8 @@ void json_checkpoint(struct json *j, const struct ckpt_record *rec)
     json_str(j, rec->sha256);
     json_raw(j, ",\"created_at\":");
     json_time_ms(j, rec->created_ms);
-    json_raw(j, rec->corrupt ? ",\"corrupt\":true}" : ",\"corrupt\":false}");
+    json_raw(j, rec->corrupt ? ",\"corrupt\":true" : ",\"corrupt\":false");
+    json_raw(j, rec->pinned ? ",\"pinned\":true}" : ",\"pinned\":false}");
 }
 
 static void blob_headers(struct request *req, const struct ckpt_record *rec, const char *etag)

@@ -10,7 +10,7 @@
 
 struct route {
     unsigned methods;    /* enum method bits; GET implies HEAD */
-    const char *pattern; /* "/v1/runs/:run/checkpoints"; ":run" and ":id" capture */
+    const char *pattern; /* "/v1/runs/:run/checkpoints"; ":run", ":id" and ":name" capture */
     /* Requests with a body (uploads): begin runs on the headers, before any
      * body byte is accepted; body gets each piece (a negative return closes
      * the connection). */
@@ -39,5 +39,9 @@ size_t router_index(const struct route *r);
  * routing (401, 429). router_count() when none matches or the path was
  * never parsed. */
 size_t router_lookup(struct request *req);
+/* The token role route needs when it differs from the default by method
+ * (GET read, PUT/POST write, DELETE admin), else 0: readers take and
+ * release leases. */
+unsigned router_role(const struct route *route);
 
 #endif

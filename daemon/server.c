@@ -26,6 +26,7 @@
 #include "router.h"
 #include "tls.h"
 #include "upload.h"
+#include "watch.h"
 
 /* What the watchdog knows of one TCP connection. */
 enum conn_state {
@@ -276,6 +277,13 @@ void request_suspend(struct request *req)
     MHD_suspend_connection(req->conn);
 }
 
+int request_fd(struct request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 void request_resume(struct request *req)
 {
     req->phase = PHASE_REPLY;
@@ -314,6 +322,7 @@ static void request_free(struct request *req)
     if (req->response)
         MHD_destroy_response(req->response);
     free(req->buf);
+    free(req->body);
     free(req->raw_uri);
     free(req);
 }
@@ -357,7 +366,7 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
     size_t route = req->route ? router_index(req->route) : router_lookup(req);
 
     metrics_request(srv->app->metrics, route, metrics_method_of(req->method),
-                    status, req->bytes_in, req->body_len, ms / 1000.0);
+                    status, req->bytes_in, req->reply_len, ms / 1000.0);
     if (ci && ci->client_addr) {
         socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                               : sizeof(struct sockaddr_in);
@@ -374,7 +383,7 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
         .version = req->version,
         .status = status,
         .bytes_in = req->bytes_in,
-        .bytes_out = req->body_len,
+        .bytes_out = req->reply_len,
         .duration_ms = ms,
         .checkpoint_id = req->checkpoint_id,
         .outcome = outcome_of(toe),
@@ -685,6 +694,8 @@ static bool authorize(struct request *req)
         need = ROLE_ADMIN;
     if (req->n_segs >= 2 && strcmp(req->segs[0], "v1") == 0 && strcmp(req->segs[1], "admin") == 0)
         need = ROLE_ADMIN; /* every method under /v1/admin/ */
+    else if (router_role(req->route))
+        need = (enum role)router_role(req->route);
     if (req->grant.role < need) {
         respond_error(req, E_FORBIDDEN, "a token with role %s may not do this; it needs role %s",
                       role_names[req->grant.role], role_names[need]);
@@ -748,7 +759,7 @@ static enum MHD_Result queue(struct request *req)
     MHD_destroy_response(resp);
     req->queued = ret == MHD_YES;
     if (req->method == M_HEAD || req->status == 204 || req->status == 304)
-        req->body_len = 0; /* headers only */
+        req->reply_len = 0; /* headers only */
     return ret;
 }
 
@@ -941,6 +952,7 @@ void server_stop(struct server *srv, unsigned grace_s)
         shutdown(fd, SHUT_RDWR);
         close(fd);
     }
+    watch_shutdown(srv->app->watch); /* long polls end now, not at the grace's end */
     wait_idle(srv, (long)grace_s * 1000);
     /* Commits already queued finish and resume their connections; uploads
      * that end from now on are refused with 503. Nothing stays suspended,
