@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_internal.h"
 #include "app.h"
 #include "respond.h"
 #include "upload.h"
@@ -18,7 +19,7 @@
 
 /* ---- query parameters ---------------------------------------------------- */
 
-static const char *param(const struct request *req, const char *key)
+const char *param(const struct request *req, const char *key)
 {
     for (size_t i = 0; i < req->n_params; i++) {
         if (strcmp(req->params[i].key, key) == 0)
@@ -36,7 +37,7 @@ static bool is_metric_param(const char *key)
  * a typo such as "epcoh=1" is an error instead of silently ignored. With
  * metrics, "metric.NAME" parameters are allowed too. Returns false after
  * setting the error reply. */
-static bool check_params(struct request *req, const char *const *allowed, bool metrics)
+bool check_params(struct request *req, const char *const *allowed, bool metrics)
 {
     for (size_t i = 0; i < req->n_params; i++) {
         const char *key = req->params[i].key;
@@ -57,7 +58,7 @@ static bool check_params(struct request *req, const char *const *allowed, bool m
     return true;
 }
 
-static bool check_run(struct request *req)
+bool check_run(struct request *req)
 {
     if (!parse_is_name(req->arg_run, strlen(req->arg_run))) {
         respond_error(req, E_INVALID_RUN_NAME,
@@ -67,7 +68,7 @@ static bool check_run(struct request *req)
     return true;
 }
 
-static bool check_id(struct request *req, int64_t *id)
+bool check_id(struct request *req, int64_t *id)
 {
     if (parse_id(req->arg_id, id) < 0) {
         respond_error(req, E_INVALID_ID, "checkpoint id must be a decimal integer from 1 to %lld",
@@ -96,7 +97,7 @@ static bool opt_u63(struct request *req, const char *key, bool *has, int64_t *v)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static void reply_record(struct request *req, unsigned status, const struct ckpt_record *rec)
+void reply_record(struct request *req, unsigned status, const struct ckpt_record *rec)
 {
     struct json j;
     json_init(&j, 64 * 1024);
@@ -116,7 +117,7 @@ static void reply_lookup_error(struct request *req, int r, const char *metric)
         respond_error(req, error_from_errno(r), NULL);
 }
 
-static void reply_blob(struct request *req, const struct ckpt_record *rec)
+void reply_blob(struct request *req, const struct ckpt_record *rec)
 {
     uint64_t size;
     int fd, r;
@@ -167,7 +168,7 @@ static void delete_job(void *arg)
 /* Run job(req) on a worker thread: it waits for the index writer and
  * fsyncs, which must not stall the other connections of this event thread.
  * The job sets the reply and resumes the connection. */
-static void run_blocking(struct request *req, void (*job)(void *arg))
+void run_blocking(struct request *req, void (*job)(void *arg))
 {
     request_suspend(req);
     if (workq_submit(req->app->workq, job, req) < 0) {
@@ -448,6 +449,7 @@ static void commit_job(void *arg)
         reply_record(req, 201, &rec);
         snprintf(location, sizeof(location), "/v1/checkpoints/%" PRId64, rec.id);
         respond_header(req, "Location", location);
+        watch_notify(req->app->watch, rec.meta.run); /* wake long polls on this run */
     }
     request_resume(req);
 }
@@ -522,6 +524,10 @@ void api_list(struct request *req)
     struct cursor next;
     int64_t v;
 
+    if (param(req, "after_id") || param(req, "wait")) {
+        api_list_after(req); /* the long poll: api_lifecycle.c */
+        return;
+    }
     if (!check_run(req) || !check_params(req, allowed, false))
         return;
     if ((s = param(req, "order_by"))) {

@@ -9,12 +9,14 @@
 
 #include "auth.h"
 #include "store.h"
+#include "watch.h"
 #include "workq.h"
 
 struct app {
     struct store *store;
     struct workq *workq;
     struct auth *auth;
+    struct watch *watch; /* long polls waiting for a commit */
     uint64_t max_upload;
 };
 

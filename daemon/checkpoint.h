@@ -35,6 +35,7 @@ struct ckpt_record {
     char sha256[SHA256_HEX_LEN + 1];
     int64_t created_ms; /* milliseconds since the Unix epoch, UTC */
     bool corrupt;       /* blob missing or damaged: never served */
+    bool pinned;        /* never dropped by retention */
 };
 
 /* One row of the run listing. */

@@ -42,4 +42,14 @@
 #define DB_BUSY_TIMEOUT_MS 10000
 #define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
 
+/* Lifecycle (issue 5): retention policies, aliases, leases, long polls. */
+#define POLICY_BODY_MAX 65536      /* PUT .../policy body, bytes */
+#define POLICY_BEST_MAX 16         /* keep_best rules in one policy */
+#define POLICY_COUNT_MAX 1000000   /* keep_last, k, n and keep_within's count */
+#define ALIAS_BODY_MAX 4096        /* PUT .../aliases/NAME body, bytes */
+#define LEASE_TTL_DEFAULT 600      /* seconds */
+#define LEASE_TTL_MAX 86400
+#define WATCH_WAIT_MAX 300         /* ?wait= seconds on a listing */
+#define WATCHERS_MAX 512           /* long polls held at once; more answer 503 */
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 struct sha256 {
     EVP_MD_CTX *ctx;
@@ -79,5 +80,20 @@ int digest_from_base64(const char *b64, size_t len, uint8_t out[SHA256_LEN])
     if (EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len) != 33)
         return -EINVAL;
     memcpy(out, buf, SHA256_LEN);
+    return 0;
+}
+
+int digest_random_hex(size_t nbytes, char *out)
+{
+    uint8_t buf[64];
+    static const char hex[] = "0123456789abcdef";
+
+    if (nbytes > sizeof(buf) || RAND_bytes(buf, (int)nbytes) != 1)
+        return -EIO;
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[buf[i] >> 4];
+        out[2 * i + 1] = hex[buf[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
     return 0;
 }

@@ -36,4 +36,8 @@ void digest_base64(const uint8_t d[SHA256_LEN], char out[SHA256_B64_LEN + 1]);
  * padded). Returns 0 or -EINVAL. */
 int digest_from_base64(const char *b64, size_t len, uint8_t out[SHA256_LEN]);
 
+/* nbytes (at most 64) random bytes from OpenSSL's RAND_bytes as 2*nbytes
+ * lowercase hex characters and a NUL into out (lease ids). 0 or -EIO. */
+int digest_random_hex(size_t nbytes, char *out);
+
 #endif

@@ -32,6 +32,14 @@ const char *error_code(enum api_error e)
     case E_TOO_MANY_REQUESTS: return "too_many_requests";
     case E_CHECKPOINT_CORRUPT: return "checkpoint_corrupt";
     case E_READ_ONLY: return "read_only";
+    case E_INVALID_ALIAS_NAME: return "invalid_alias_name";
+    case E_ALIAS_NOT_FOUND: return "alias_not_found";
+    case E_ALIAS_RESERVED: return "alias_reserved";
+    case E_PRECONDITION_FAILED: return "precondition_failed";
+    case E_INVALID_BODY: return "invalid_body";
+    case E_INVALID_POLICY: return "invalid_policy";
+    case E_POLICY_NOT_FOUND: return "policy_not_found";
+    case E_LEASE_NOT_FOUND: return "lease_not_found";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -64,6 +72,14 @@ unsigned error_status(enum api_error e)
     case E_TOO_MANY_REQUESTS: return 429;
     case E_CHECKPOINT_CORRUPT: return 409;
     case E_READ_ONLY: return 503;
+    case E_INVALID_ALIAS_NAME:
+    case E_INVALID_BODY:
+    case E_INVALID_POLICY: return 400;
+    case E_ALIAS_NOT_FOUND:
+    case E_POLICY_NOT_FOUND:
+    case E_LEASE_NOT_FOUND: return 404;
+    case E_ALIAS_RESERVED: return 409;
+    case E_PRECONDITION_FAILED: return 412;
     case E__COUNT: break;
     }
     return 500;
@@ -98,6 +114,14 @@ const char *error_message(enum api_error e)
     case E_READ_ONLY:
         return "the server stopped accepting writes after a failed fsync; restart it once the "
                "disk is healthy";
+    case E_INVALID_ALIAS_NAME: return "alias name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}";
+    case E_ALIAS_NOT_FOUND: return "no such alias";
+    case E_ALIAS_RESERVED: return "latest, best and resume are computed aliases and cannot be set";
+    case E_PRECONDITION_FAILED: return "the alias does not match If-Match / If-None-Match";
+    case E_INVALID_BODY: return "malformed request body";
+    case E_INVALID_POLICY: return "malformed retention policy";
+    case E_POLICY_NOT_FOUND: return "this run has no retention policy of its own";
+    case E_LEASE_NOT_FOUND: return "no such lease";
     case E__COUNT: break;
     }
     return "internal server error";

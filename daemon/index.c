@@ -14,8 +14,10 @@
 
 #include <sqlite3.h>
 
+#include "failpoint.h"
 #include "log.h"
 #include "migrations.h"
+#include "retention.h"
 
 #include <stdatomic.h>
 
@@ -47,8 +49,8 @@ struct index {
 };
 
 #define RECORD_COLUMNS                                                                         \
-    "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt"
-#define SORT_KEY_COLUMN 9 /* list_sql appends the sort key after RECORD_COLUMNS */
+    "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt, c.pinned"
+#define SORT_KEY_COLUMN 10 /* list_sql appends the sort key after RECORD_COLUMNS */
 
 static int errno_from_sqlite(sqlite3 *db, int rc, const char *what)
 {
@@ -367,6 +369,7 @@ static int read_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *re
     copy_text(rec->sha256, sizeof(rec->sha256), sqlite3_column_text(st, 6));
     rec->created_ms = sqlite3_column_int64(st, 7);
     rec->corrupt = sqlite3_column_int(st, 8) != 0;
+    rec->pinned = sqlite3_column_int(st, 9) != 0;
     return load_metrics(cn, rec);
 }
 
@@ -426,8 +429,18 @@ static int bind_optional_int(sqlite3_stmt *st, int i, bool has, int64_t v)
     return has ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
 }
 
+static int retain(struct index *ix, struct conn *cn, const char *run,
+                  const struct policy *dflt, int64_t now_ms, struct drop_list *dropped);
+
 int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
                  const char *sha_hex, int64_t created_ms, struct ckpt_record *out)
+{
+    return index_insert_retain(ix, meta, size, sha_hex, created_ms, NULL, out, NULL);
+}
+
+int index_insert_retain(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
+                        const char *sha_hex, int64_t created_ms, const struct policy *dflt,
+                        struct ckpt_record *out, struct drop_list *dropped)
 {
     struct conn *cn = &ix->writer;
     sqlite3 *db = cn->db;
@@ -478,6 +491,10 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
     }
     release(cn, st);
     st = NULL;
+    /* The run's policy is applied in the same transaction: a crash leaves
+     * either the old state or the new row with the policy applied. */
+    if (dropped && (r = retain(ix, cn, meta->run, dflt, created_ms, dropped)) < 0)
+        goto rollback;
     if ((r = exec(db, "COMMIT")) < 0)
         goto rollback;
     pthread_mutex_unlock(&ix->write_lock);
@@ -492,6 +509,8 @@ int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
 rollback:
     release(cn, st);
     rollback(ix, db);
+    if (dropped)
+        index_drop_list_free(dropped); /* nothing was dropped after all */
 out:
     pthread_mutex_unlock(&ix->write_lock);
     return r;
@@ -528,6 +547,8 @@ int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
 
     static const char *const deletes[] = {
         "DELETE FROM metrics WHERE checkpoint_id = ?",
+        "DELETE FROM aliases WHERE checkpoint_id = ?",
+        "DELETE FROM leases WHERE checkpoint_id = ?",
         "DELETE FROM checkpoints WHERE id = ?",
     };
     for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++) {
@@ -1041,4 +1062,688 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
 bool index_write_failed(struct index *ix)
 {
     return atomic_load(&ix->write_failed);
+}
+
+/* ---- lifecycle: pins, aliases, leases, policies, retention --------------- */
+
+void index_drop_list_free(struct drop_list *d)
+{
+    if (!d)
+        return;
+    free(d->v);
+    d->v = NULL;
+    d->n = d->cap = 0;
+}
+
+static int drop_list_add(struct drop_list *d, int64_t id, const char *sha)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 8;
+        void *p = realloc(d->v, cap * sizeof(*d->v));
+        if (!p)
+            return -ENOMEM;
+        d->v = p;
+        d->cap = cap;
+    }
+    memset(&d->v[d->n], 0, sizeof(d->v[0]));
+    d->v[d->n].id = id;
+    snprintf(d->v[d->n].sha256, sizeof(d->v[0].sha256), "%s", sha);
+    d->n++;
+    return 0;
+}
+
+/* The run's own policy: *found false when it has none. */
+static int load_policy(struct conn *cn, const char *run, struct policy *p, bool *found)
+{
+    sqlite3_stmt *st;
+    char err[256];
+    int r = cprepare(cn, "SELECT policy FROM policies WHERE run = ?", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = false;
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        if (!text || policy_parse(text, strlen(text), p, err, sizeof(err)) < 0) {
+            log_error("index: stored policy of run '%s' is unreadable: %s", run, err);
+            r = -EIO;
+        } else {
+            *found = true;
+        }
+    } else if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(cn->db, rc, "policy");
+    }
+    release(cn, st);
+    return r;
+}
+
+/* Everything retention needs to know about one run, from one snapshot. */
+struct run_state {
+    struct ret_item *items; /* ascending id */
+    size_t n, cap;
+    char **names;            /* user alias names, owned */
+    const char **name_ptrs;  /* the items' alias lists point into this */
+    size_t n_names;
+};
+
+static void run_state_free(struct run_state *rs)
+{
+    for (size_t i = 0; i < rs->n_names; i++)
+        free(rs->names[i]);
+    free(rs->names);
+    free(rs->name_ptrs);
+    free(rs->items);
+    memset(rs, 0, sizeof(*rs));
+}
+
+static struct ret_item *find_item(struct run_state *rs, int64_t id)
+{
+    size_t lo = 0, hi = rs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rs->items[mid].id == id)
+            return &rs->items[mid];
+        if (rs->items[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int load_items(struct conn *cn, const char *run, const struct policy *p, int64_t now_ms,
+                      struct run_state *rs)
+{
+    sqlite3_stmt *st;
+    int rc, r = cprepare(cn,
+                        "SELECT c.id, c.epoch, c.step, c.loss, c.created_ms, c.corrupt, "
+                        "c.pinned, EXISTS (SELECT 1 FROM leases l WHERE l.checkpoint_id = c.id "
+                        "AND l.expires_ms > ?2) FROM checkpoints c WHERE c.run = ?1 "
+                        "ORDER BY c.id",
+                        &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rs->n == rs->cap) {
+            size_t cap = rs->cap ? 2 * rs->cap : 64;
+            void *q = realloc(rs->items, cap * sizeof(*rs->items));
+            if (!q) {
+                r = -ENOMEM;
+                break;
+            }
+            rs->items = q;
+            rs->cap = cap;
+        }
+        struct ret_item *it = &rs->items[rs->n++];
+        memset(it, 0, sizeof(*it));
+        it->id = sqlite3_column_int64(st, 0);
+        it->has_epoch = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        it->epoch = sqlite3_column_int64(st, 1);
+        it->has_step = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        it->step = sqlite3_column_int64(st, 2);
+        for (size_t b = 0; p && b < p->n_best; b++) {
+            if (strcmp(p->best[b].metric, "loss") == 0 &&
+                sqlite3_column_type(st, 3) != SQLITE_NULL) {
+                it->has_value[b] = true;
+                it->value[b] = sqlite3_column_double(st, 3);
+            }
+        }
+        it->created_ms = sqlite3_column_int64(st, 4);
+        it->corrupt = sqlite3_column_int(st, 5) != 0;
+        it->pinned = sqlite3_column_int(st, 6) != 0;
+        it->leased = sqlite3_column_int(st, 7) != 0;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = errno_from_sqlite(cn->db, rc, "retention items");
+    release(cn, st);
+    return r;
+}
+
+static int load_metric_values(struct conn *cn, const char *run, const struct policy *p,
+                              struct run_state *rs)
+{
+    for (size_t b = 0; p && b < p->n_best; b++) {
+        sqlite3_stmt *st;
+        int rc, r;
+        if (strcmp(p->best[b].metric, "loss") == 0)
+            continue;
+        r = cprepare(cn,
+                     "SELECT m.checkpoint_id, m.value FROM metrics m JOIN checkpoints c "
+                     "ON c.id = m.checkpoint_id WHERE c.run = ?1 AND m.name = ?2",
+                     &st);
+        if (r < 0)
+            return r;
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->best[b].metric, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct ret_item *it = find_item(rs, sqlite3_column_int64(st, 0));
+            if (it) {
+                it->has_value[b] = true;
+                it->value[b] = sqlite3_column_double(st, 1);
+            }
+        }
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(cn->db, rc, "retention metrics");
+        release(cn, st);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int load_alias_names(struct conn *cn, const char *run, struct run_state *rs)
+{
+    sqlite3_stmt *st;
+    int64_t *ids = NULL;
+    size_t cap = 0;
+    int rc, r = cprepare(cn,
+                        "SELECT checkpoint_id, name FROM aliases WHERE run = ? "
+                        "ORDER BY checkpoint_id, name",
+                        &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rs->n_names == cap) {
+            size_t c = cap ? 2 * cap : 8;
+            void *a = realloc(rs->names, c * sizeof(*rs->names));
+            if (a)
+                rs->names = a;
+            void *b = realloc(ids, c * sizeof(*ids));
+            if (b)
+                ids = b;
+            if (!a || !b) {
+                r = -ENOMEM;
+                break;
+            }
+            cap = c;
+        }
+        rs->names[rs->n_names] = strdup((const char *)sqlite3_column_text(st, 1));
+        if (!rs->names[rs->n_names]) {
+            r = -ENOMEM;
+            break;
+        }
+        ids[rs->n_names++] = sqlite3_column_int64(st, 0);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = errno_from_sqlite(cn->db, rc, "retention aliases");
+    release(cn, st);
+    if (r == 0 && rs->n_names && !(rs->name_ptrs = malloc(rs->n_names * sizeof(char *))))
+        r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < rs->n_names; i++) {
+        struct ret_item *it = find_item(rs, ids[i]);
+        rs->name_ptrs[i] = rs->names[i];
+        if (!it)
+            continue;
+        if (!it->n_aliases)
+            it->aliases = &rs->name_ptrs[i]; /* rows are grouped by checkpoint */
+        it->n_aliases++;
+    }
+    free(ids);
+    return r;
+}
+
+/* Load run's state for policy p (NULL: none) as of now_ms. */
+static int load_state(struct conn *cn, const char *run, const struct policy *p, int64_t now_ms,
+                      struct run_state *rs)
+{
+    int r;
+    memset(rs, 0, sizeof(*rs));
+    if ((r = load_items(cn, run, p, now_ms, rs)) < 0 ||
+        (r = load_metric_values(cn, run, p, rs)) < 0 || (r = load_alias_names(cn, run, rs)) < 0)
+        run_state_free(rs);
+    return r;
+}
+
+static int exec_id(struct conn *cn, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st;
+    int r = cprepare(cn, sql, &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        r = errno_from_sqlite(cn->db, rc, sql);
+    release(cn, st);
+    return r;
+}
+
+/* Apply run's policy (its own, else dflt, else none) inside the caller's
+ * write transaction: delete the rows of every checkpoint it drops and
+ * list them in *dropped, each with whether its blob is now unreferenced. */
+static int retain(struct index *ix, struct conn *cn, const char *run,
+                  const struct policy *dflt, int64_t now_ms, struct drop_list *dropped)
+{
+    static const char *const deletes[] = {
+        "DELETE FROM metrics WHERE checkpoint_id = ?",
+        "DELETE FROM aliases WHERE checkpoint_id = ?",
+        "DELETE FROM leases WHERE checkpoint_id = ?",
+        "DELETE FROM checkpoints WHERE id = ?",
+    };
+    struct policy own;
+    struct run_state rs;
+    sqlite3_stmt *st;
+    bool found;
+    int r;
+
+    (void)ix;
+    if ((r = load_policy(cn, run, &own, &found)) < 0)
+        return r;
+    const struct policy *p = found ? &own : dflt;
+    if (!p)
+        return 0;
+    if ((r = load_state(cn, run, p, now_ms, &rs)) < 0)
+        return r;
+    retention_evaluate(p, now_ms, rs.items, rs.n);
+    for (size_t i = 0; i < rs.n && r == 0; i++) {
+        if (rs.items[i].keep)
+            continue;
+        if ((r = cprepare(cn, "SELECT sha256 FROM checkpoints WHERE id = ?", &st)) < 0)
+            break;
+        sqlite3_bind_int64(st, 1, rs.items[i].id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            r = drop_list_add(dropped, rs.items[i].id, (const char *)sqlite3_column_text(st, 0));
+        else
+            r = errno_from_sqlite(cn->db, rc, "retention lookup");
+        release(cn, st);
+        for (size_t d = 0; r == 0 && d < sizeof(deletes) / sizeof(deletes[0]); d++)
+            r = exec_id(cn, deletes[d], rs.items[i].id);
+    }
+    run_state_free(&rs);
+    if (r == 0 && dropped->n)
+        failpoint("during-retention-crash");
+    for (size_t i = 0; r == 0 && i < dropped->n; i++) {
+        if ((r = cprepare(cn, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1", &st)) < 0)
+            break;
+        sqlite3_bind_text(st, 1, dropped->v[i].sha256, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            dropped->v[i].unreferenced = rc == SQLITE_DONE;
+        else
+            r = errno_from_sqlite(cn->db, rc, "retention refcount");
+        release(cn, st);
+    }
+    /* Housekeeping: expired leases protect nothing any more. */
+    if (r == 0)
+        r = exec_id(cn, "DELETE FROM leases WHERE expires_ms <= ?", now_ms);
+    return r;
+}
+
+int index_plan(struct index *ix, const char *run, const struct policy *dflt, int64_t now_ms,
+               int (*fn)(void *ctx, const struct policy *p, bool own, const struct ret_item *items,
+                         size_t n),
+               void *ctx)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    struct policy own;
+    struct run_state rs;
+    bool found, exists;
+    int r;
+
+    if ((r = exec(cn->db, "BEGIN")) < 0)
+        goto out;
+    if ((r = run_exists(cn, run, &exists)) < 0 || (r = load_policy(cn, run, &own, &found)) < 0)
+        goto end;
+    if (!exists) {
+        r = -ENOENT;
+        goto end;
+    }
+    const struct policy *p = found ? &own : dflt;
+    if ((r = load_state(cn, run, p, now_ms, &rs)) < 0)
+        goto end;
+    retention_evaluate(p, now_ms, rs.items, rs.n);
+    r = fn(ctx, p, found, rs.items, rs.n);
+    run_state_free(&rs);
+end:
+    exec(cn->db, "COMMIT");
+out:
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_policy_get(struct index *ix, const char *run, struct policy *out)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    bool found;
+    int r = load_policy(cn, run, out, &found);
+    reader_put(ix, slot);
+    return r < 0 ? r : found ? 0 : -ENOENT;
+}
+
+int index_policy_set(struct index *ix, const char *run, const struct policy *p, int64_t now_ms,
+                     struct drop_list *dropped)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st = NULL;
+    struct json j;
+    char *text;
+    int r;
+
+    json_init(&j, POLICY_BODY_MAX);
+    policy_json(&j, p);
+    if (!(text = json_detach(&j, NULL)))
+        return -ENOMEM;
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    if ((r = cprepare(cn,
+                      "INSERT INTO policies (run, policy, updated_ms) VALUES (?, ?, ?) "
+                      "ON CONFLICT (run) DO UPDATE SET policy = excluded.policy, "
+                      "updated_ms = excluded.updated_ms",
+                      &st)) < 0)
+        goto rollback;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    int rc = sqlite3_step(st);
+    release(cn, st);
+    if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(db, rc, "set policy");
+        goto rollback;
+    }
+    if ((r = retain(ix, cn, run, NULL, now_ms, dropped)) < 0)
+        goto rollback;
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    goto out;
+rollback:
+    rollback(ix, db);
+    index_drop_list_free(dropped);
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    free(text);
+    return r;
+}
+
+/* One-statement write with a text and an optional second text/int key;
+ * *changes gets the number of rows changed. */
+static int write_changes(struct index *ix, const char *sql, const char *a, const char *b,
+                         int64_t n, int *changes)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = cprepare(cn, sql, &st);
+    if (r == 0) {
+        int i = 1;
+        if (a)
+            sqlite3_bind_text(st, i++, a, -1, SQLITE_STATIC);
+        if (b)
+            sqlite3_bind_text(st, i++, b, -1, SQLITE_STATIC);
+        if (sqlite3_bind_parameter_count(st) >= i)
+            sqlite3_bind_int64(st, i, n);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(cn->db, rc, "lifecycle write");
+        else
+            *changes = sqlite3_changes(cn->db);
+        release(cn, st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_policy_delete(struct index *ix, const char *run)
+{
+    int changes = 0;
+    int r = write_changes(ix, "DELETE FROM policies WHERE run = ?", run, NULL, 0, &changes);
+    return r < 0 ? r : changes ? 0 : -ENOENT;
+}
+
+int index_set_pinned(struct index *ix, int64_t id, bool pinned)
+{
+    int changes = 0;
+    int r = write_changes(ix, pinned ? "UPDATE checkpoints SET pinned = 1 WHERE id = ?"
+                                     : "UPDATE checkpoints SET pinned = 0 WHERE id = ?",
+                          NULL, NULL, id, &changes);
+    return r < 0 ? r : changes ? 0 : -ENOENT;
+}
+
+int index_lease_add(struct index *ix, const char *lease, int64_t id, int64_t expires_ms)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3_stmt *st;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    r = cprepare(cn,
+                 "INSERT INTO leases (id, checkpoint_id, expires_ms) "
+                 "SELECT ?1, id, ?3 FROM checkpoints WHERE id = ?2",
+                 &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, lease, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, id);
+        sqlite3_bind_int64(st, 3, expires_ms);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            r = errno_from_sqlite(cn->db, rc, "add lease");
+        else if (sqlite3_changes(cn->db) == 0)
+            r = -ENOENT;
+        release(cn, st);
+    }
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_lease_delete(struct index *ix, const char *lease)
+{
+    int changes = 0;
+    int r = write_changes(ix, "DELETE FROM leases WHERE id = ?", lease, NULL, 0, &changes);
+    return r < 0 ? r : changes ? 0 : -ENOENT;
+}
+
+static void read_alias(sqlite3_stmt *st, struct alias_row *a)
+{
+    memset(a, 0, sizeof(*a));
+    copy_text(a->name, sizeof(a->name), sqlite3_column_text(st, 0));
+    a->id = sqlite3_column_int64(st, 1);
+    a->updated_ms = sqlite3_column_int64(st, 2);
+}
+
+int index_alias_get(struct index *ix, const char *run, const char *name, struct alias_row *out)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = cprepare(cn,
+                    "SELECT name, checkpoint_id, updated_ms FROM aliases "
+                    "WHERE run = ? AND name = ?",
+                    &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            read_alias(st, out);
+        else if (rc == SQLITE_DONE)
+            r = -ENOENT;
+        else
+            r = errno_from_sqlite(cn->db, rc, "alias");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+int index_alias_list(struct index *ix, const char *run,
+                     int (*fn)(void *ctx, const struct alias_row *a), void *ctx)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int rc, r = cprepare(cn,
+                        "SELECT name, checkpoint_id, updated_ms FROM aliases WHERE run = ? "
+                        "ORDER BY name",
+                        &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct alias_row a;
+            read_alias(st, &a);
+            if ((r = fn(ctx, &a)) != 0)
+                break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+            r = errno_from_sqlite(cn->db, rc, "aliases");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
+}
+
+/* The alias's current checkpoint in *cur (0: none), on the writer. */
+static int alias_current(struct conn *cn, const char *run, const char *name, int64_t *cur)
+{
+    sqlite3_stmt *st;
+    int r = cprepare(cn, "SELECT checkpoint_id FROM aliases WHERE run = ? AND name = ?", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *cur = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        *cur = 0;
+    else
+        r = errno_from_sqlite(cn->db, rc, "alias current");
+    release(cn, st);
+    return r;
+}
+
+static bool expectation_fails(int64_t expect, int64_t cur)
+{
+    return (expect == ALIAS_EXPECT_ABSENT && cur != 0) || (expect > 0 && cur != expect);
+}
+
+int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id,
+                    int64_t expect, int64_t now_ms, int64_t *previous)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    sqlite3_stmt *st;
+    int64_t cur = 0;
+    int r, rc;
+
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    if ((r = cprepare(cn, "SELECT corrupt FROM checkpoints WHERE id = ? AND run = ?", &st)) < 0)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, run, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = -ENOENT;
+    else if (rc == SQLITE_ROW && sqlite3_column_int(st, 0))
+        r = -EUCLEAN;
+    else if (rc != SQLITE_ROW)
+        r = errno_from_sqlite(db, rc, "alias target");
+    release(cn, st);
+    if (r < 0)
+        goto rollback;
+    if ((r = alias_current(cn, run, name, &cur)) < 0)
+        goto rollback;
+    if (expectation_fails(expect, cur)) {
+        r = -ESTALE;
+        goto rollback;
+    }
+    if ((r = cprepare(cn,
+                      "INSERT INTO aliases (run, name, checkpoint_id, updated_ms) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (run, name) DO UPDATE SET "
+                      "checkpoint_id = excluded.checkpoint_id, updated_ms = excluded.updated_ms",
+                      &st)) < 0)
+        goto rollback;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, now_ms);
+    rc = sqlite3_step(st);
+    release(cn, st);
+    if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(db, rc, "set alias");
+        goto rollback;
+    }
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    *previous = cur;
+    goto out;
+rollback:
+    rollback(ix, db);
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_alias_delete(struct index *ix, const char *run, const char *name, int64_t expect)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    int64_t cur = 0;
+    int r;
+
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto out;
+    if ((r = alias_current(cn, run, name, &cur)) < 0)
+        goto rollback;
+    if (cur == 0) {
+        r = -ENOENT;
+        goto rollback;
+    }
+    if (expectation_fails(expect, cur)) {
+        r = -ESTALE;
+        goto rollback;
+    }
+    sqlite3_stmt *st;
+    if ((r = cprepare(cn, "DELETE FROM aliases WHERE run = ? AND name = ?", &st)) < 0)
+        goto rollback;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    release(cn, st);
+    if (rc != SQLITE_DONE) {
+        r = errno_from_sqlite(db, rc, "delete alias");
+        goto rollback;
+    }
+    if ((r = exec(db, "COMMIT")) < 0)
+        goto rollback;
+    goto out;
+rollback:
+    rollback(ix, db);
+out:
+    pthread_mutex_unlock(&ix->write_lock);
+    return r;
+}
+
+int index_run_known(struct index *ix, const char *run, bool *known)
+{
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    sqlite3_stmt *st;
+    int r = cprepare(cn,
+                    "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE run = ?1) OR "
+                    "EXISTS (SELECT 1 FROM aliases WHERE run = ?1)",
+                    &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *known = sqlite3_column_int(st, 0) != 0;
+        else
+            r = errno_from_sqlite(cn->db, rc, "run known");
+        release(cn, st);
+    }
+    reader_put(ix, slot);
+    return r;
 }

@@ -94,6 +94,95 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
  * drops it, so callers stop writing. */
 bool index_write_failed(struct index *ix);
 
+/* ---- lifecycle: retention, pins, aliases, leases (issue 5) ------------- */
+
+struct policy;
+struct ret_item;
+
+/* Checkpoints a retention pass removed from the index. unreferenced: no
+ * checkpoint left uses the blob, so the caller may unlink it (after the
+ * transaction committed, under the store's publish lock). */
+struct dropped {
+    int64_t id;
+    char sha256[SHA256_HEX_LEN + 1];
+    bool unreferenced;
+};
+
+struct drop_list {
+    struct dropped *v;
+    size_t n, cap;
+};
+
+/* Free the list's entries and leave it empty; NULL is a no-op. */
+void index_drop_list_free(struct drop_list *d);
+
+/* index_insert, then apply the run's retention policy (its own, else
+ * dflt, else none) in the same transaction: a crash leaves either the old
+ * state or the new row with the policy applied. *dropped (empty on entry)
+ * gets what was removed; it is emptied again on failure. */
+int index_insert_retain(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
+                        const char *sha_hex, int64_t created_ms, const struct policy *dflt,
+                        struct ckpt_record *out, struct drop_list *dropped);
+
+/* The run's own policy; -ENOENT when it has none. */
+int index_policy_get(struct index *ix, const char *run, struct policy *out);
+
+/* Store p as run's policy and apply it at once, in one transaction;
+ * *dropped as for index_insert_retain. */
+int index_policy_set(struct index *ix, const char *run, const struct policy *p, int64_t now_ms,
+                     struct drop_list *dropped);
+
+/* Remove run's own policy; -ENOENT when it has none. */
+int index_policy_delete(struct index *ix, const char *run);
+
+/* Evaluate run's policy (its own, else dflt) as of now_ms without changing
+ * anything, and hand the result to fn (p NULL: no policy; own: the run's
+ * own). -ENOENT when the run has no checkpoints. */
+int index_plan(struct index *ix, const char *run, const struct policy *dflt, int64_t now_ms,
+               int (*fn)(void *ctx, const struct policy *p, bool own, const struct ret_item *items,
+                         size_t n),
+               void *ctx);
+
+/* Pin or unpin checkpoint id (idempotent); -ENOENT. */
+int index_set_pinned(struct index *ix, int64_t id, bool pinned);
+
+/* Record lease (its text id) on checkpoint id until expires_ms; -ENOENT
+ * when there is no such checkpoint. */
+int index_lease_add(struct index *ix, const char *lease, int64_t id, int64_t expires_ms);
+
+/* Release a lease; -ENOENT when there is no such lease. */
+int index_lease_delete(struct index *ix, const char *lease);
+
+struct alias_row {
+    char name[RUN_NAME_MAX + 1];
+    int64_t id;
+    int64_t updated_ms;
+};
+
+#define ALIAS_EXPECT_ANY (-1)   /* no precondition */
+#define ALIAS_EXPECT_ABSENT 0   /* If-None-Match: * */
+
+/* User alias name of run; -ENOENT. */
+int index_alias_get(struct index *ix, const char *run, const char *name, struct alias_row *out);
+
+/* Call fn for each user alias of run, by name. */
+int index_alias_list(struct index *ix, const char *run,
+                     int (*fn)(void *ctx, const struct alias_row *a), void *ctx);
+
+/* Point alias name of run at checkpoint id, atomically checking expect
+ * (ALIAS_EXPECT_ANY, ALIAS_EXPECT_ABSENT, or the id it must point at now).
+ * *previous gets the id it pointed at (0: none). -ENOENT when id is not a
+ * checkpoint of run, -EUCLEAN when it is corrupt, -ESTALE when expect
+ * does not hold. */
+int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id,
+                    int64_t expect, int64_t now_ms, int64_t *previous);
+
+/* Remove alias name of run, checking expect as above. -ENOENT, -ESTALE. */
+int index_alias_delete(struct index *ix, const char *run, const char *name, int64_t expect);
+
+/* *known: the run has checkpoints or user aliases. */
+int index_run_known(struct index *ix, const char *run, bool *known);
+
 /* ---- tokens ------------------------------------------------------------ */
 
 enum role { ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };

@@ -39,6 +39,8 @@ struct options {
     unsigned header_timeout_s, rate_window_s;
     uint64_t min_upload_rate;
     bool insecure;
+    bool has_default_policy; /* --default-policy FILE */
+    struct policy default_policy;
 };
 
 static void usage(FILE *f)
@@ -66,6 +68,8 @@ static void usage(FILE *f)
             "  --min-upload-rate B   close uploads moving fewer bytes/s than this over\n"
             "                        each --upload-rate-window S (defaults %d and %d)\n"
             "  --insecure            allow a non-loopback --listen address with no tokens\n"
+            "  --default-policy FILE retention policy (JSON, as PUT /v1/runs/RUN/policy)\n"
+            "                        for runs without their own (default: keep all)\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
             "\n"
@@ -81,6 +85,31 @@ static void usage(FILE *f)
             UPLOAD_RATE_WINDOW_S, SHUTDOWN_GRACE_S);
 }
 
+/* Read and check a --default-policy file; prints why it fails. */
+static int load_policy_file(const char *path, struct policy *p)
+{
+    char text[POLICY_BODY_MAX + 1], err[256];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f) {
+        fprintf(stderr, "ckptd: cannot open --default-policy '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    if (n > POLICY_BODY_MAX) {
+        fprintf(stderr, "ckptd: --default-policy '%s' is larger than %d bytes\n", path,
+                POLICY_BODY_MAX);
+        return -1;
+    }
+    if (policy_parse(text, n, p, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ckptd: invalid --default-policy '%s': %s\n", path, err);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
@@ -92,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"header-timeout", required_argument, NULL, 'H'},
         {"min-upload-rate", required_argument, NULL, 'R'},
         {"upload-rate-window", required_argument, NULL, 'W'},
+        {"default-policy", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -115,6 +145,11 @@ static int parse_options(int argc, char **argv, struct options *o)
                 fprintf(stderr, "ckptd: invalid --listen '%s': expected HOST:PORT\n", optarg);
                 return 2;
             }
+            break;
+        case 'P':
+            if (load_policy_file(optarg, &o->default_policy) < 0)
+                return 2;
+            o->has_default_policy = true;
             break;
         case 'd':
             if (!*optarg) {
@@ -451,6 +486,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: cannot open data directory '%s': %s\n", o.data, strerror(-r));
         goto out;
     }
+    app.store->has_default_policy = o.has_default_policy;
+    app.store->default_policy = o.default_policy;
+    r = watch_new(&app.watch);
+    if (r < 0) {
+        fprintf(stderr, "ckptd: cannot start the long-poll thread: %s\n", strerror(-r));
+        goto out;
+    }
     r = auth_new(app.store->index, &app.auth);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot set up authentication: %s\n", strerror(-r));
@@ -501,6 +543,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     workq_free(app.workq);
+    watch_free(app.watch);
     auth_free(app.auth);
     store_close(app.store);
     if (lock_fd >= 0)

@@ -47,6 +47,10 @@ struct request {
     const struct route *route;
     const char *arg_run; /* captured path parameters, decoded */
     const char *arg_id;
+    const char *arg_name; /* ":name": an alias name or a lease id */
+
+    char *body;      /* small JSON bodies (policy, alias), NUL-terminated */
+    size_t body_len;
 
     bool chunked, has_length;
     bool reject_now; /* a refusal must go out before any body byte */
@@ -75,6 +79,10 @@ const char *request_trailer(struct request *req, const char *name);
 /* Suspend the connection so blocking work can finish on another thread;
  * that thread must set the reply and call request_resume exactly once. */
 void request_suspend(struct request *req);
+
+/* The connection's socket, for the long-poll watcher to notice a client
+ * that hangs up while its request is suspended; -1 when unknown. */
+int request_fd(struct request *req);
 void request_resume(struct request *req);
 
 #endif

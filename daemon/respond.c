@@ -118,7 +118,8 @@ void json_checkpoint(struct json *j, const struct ckpt_record *rec)
     json_str(j, rec->sha256);
     json_raw(j, ",\"created_at\":");
     json_time_ms(j, rec->created_ms);
-    json_raw(j, rec->corrupt ? ",\"corrupt\":true}" : ",\"corrupt\":false}");
+    json_raw(j, rec->corrupt ? ",\"corrupt\":true" : ",\"corrupt\":false");
+    json_raw(j, rec->pinned ? ",\"pinned\":true}" : ",\"pinned\":false}");
 }
 
 static void blob_headers(struct request *req, const struct ckpt_record *rec, const char *etag)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_lifecycle.h"
 #include "respond.h"
 
 static const struct route routes[] = {
@@ -21,10 +22,25 @@ static const struct route routes[] = {
     {M_GET, "/v1/runs/:run/latest/blob", NULL, NULL, api_latest_blob},
     {M_GET | M_DELETE, "/v1/checkpoints/:id", NULL, NULL, api_checkpoint},
     {M_GET, "/v1/checkpoints/:id/blob", NULL, NULL, api_checkpoint_blob},
+    /* lifecycle (api_lifecycle.c) */
+    {M_POST, "/v1/checkpoints/:id/pin", NULL, NULL, api_pin},
+    {M_POST, "/v1/checkpoints/:id/unpin", NULL, NULL, api_pin},
+    {M_POST, "/v1/checkpoints/:id/lease", NULL, NULL, api_lease},
+    {M_DELETE, "/v1/leases/:name", NULL, NULL, api_lease_delete},
+    {M_GET, "/v1/runs/:run/aliases", NULL, NULL, api_aliases},
+    {M_GET | M_PUT | M_DELETE, "/v1/runs/:run/aliases/:name", api_json_begin, api_json_body,
+     api_alias},
+    {M_GET, "/v1/runs/:run/aliases/:name/blob", NULL, NULL, api_alias_blob},
+    {M_GET, "/v1/runs/:run/resume", NULL, NULL, api_resume},
+    {M_GET, "/v1/runs/:run/resume/blob", NULL, NULL, api_resume_blob},
+    {M_GET | M_PUT | M_DELETE, "/v1/runs/:run/policy", api_json_begin, api_json_body,
+     api_policy},
+    {M_GET, "/v1/runs/:run/policy/plan", NULL, NULL, api_plan},
 };
 
 /* Does the pattern match the segments? Captures go to run/id. */
-static bool match(const char *pattern, struct request *req, const char **run, const char **id)
+static bool match(const char *pattern, struct request *req, const char **run, const char **id,
+                  const char **name)
 {
     const char *p = pattern;
     size_t i = 0;
@@ -39,6 +55,8 @@ static bool match(const char *pattern, struct request *req, const char **run, co
             *run = seg;
         else if (len == 3 && memcmp(p + 1, ":id", 3) == 0)
             *id = seg;
+        else if (len == 5 && memcmp(p + 1, ":name", 5) == 0)
+            *name = seg;
         else if (strlen(seg) != len || memcmp(seg, p + 1, len) != 0)
             return false;
         p += len + 1;
@@ -46,21 +64,29 @@ static bool match(const char *pattern, struct request *req, const char **run, co
     return i == req->n_segs;
 }
 
+unsigned router_role(const struct route *route)
+{
+    if (route->handle == api_lease || route->handle == api_lease_delete)
+        return ROLE_READ;
+    return 0;
+}
+
 void router_match(struct request *req)
 {
     unsigned allowed = 0;
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const char *run = NULL, *id = NULL;
+        const char *run = NULL, *id = NULL, *name = NULL;
         unsigned methods = routes[i].methods;
         if (methods & M_GET)
             methods |= M_HEAD;
-        if (!match(routes[i].pattern, req, &run, &id))
+        if (!match(routes[i].pattern, req, &run, &id, &name))
             continue;
         if (methods & req->method) {
             req->route = &routes[i];
             req->arg_run = run;
             req->arg_id = id;
+            req->arg_name = name;
             return;
         }
         allowed |= methods;

@@ -10,7 +10,7 @@
 
 struct route {
     unsigned methods;    /* enum method bits; GET implies HEAD */
-    const char *pattern; /* "/v1/runs/:run/checkpoints"; ":run" and ":id" capture */
+    const char *pattern; /* "/v1/runs/:run/checkpoints"; ":run", ":id" and ":name" capture */
     /* Requests with a body (uploads): begin runs on the headers, before any
      * body byte is accepted; body gets each piece (a negative return closes
      * the connection). */
@@ -24,5 +24,10 @@ struct route {
  * req->route and the captured arguments. Otherwise sets a 404 not_found
  * or 405 method_not_allowed reply (with Allow) and leaves req->route NULL. */
 void router_match(struct request *req);
+
+/* The token role route needs when it differs from the default by method
+ * (GET read, PUT/POST write, DELETE admin), else 0: readers take and
+ * release leases. */
+unsigned router_role(const struct route *route);
 
 #endif

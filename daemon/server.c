@@ -24,6 +24,7 @@
 #include "respond.h"
 #include "router.h"
 #include "upload.h"
+#include "watch.h"
 
 /* What the watchdog knows of one TCP connection. */
 enum conn_state {
@@ -187,6 +188,13 @@ void request_suspend(struct request *req)
     MHD_suspend_connection(req->conn);
 }
 
+int request_fd(struct request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 void request_resume(struct request *req)
 {
     req->phase = PHASE_REPLY;
@@ -221,6 +229,7 @@ static void request_free(struct request *req)
     if (req->response)
         MHD_destroy_response(req->response);
     free(req->buf);
+    free(req->body);
     free(req->raw_uri);
     free(req);
 }
@@ -436,6 +445,8 @@ static bool authorize(struct request *req)
         need = ROLE_WRITE;
     else if (req->method == M_DELETE)
         need = ROLE_ADMIN;
+    if (router_role(req->route))
+        need = (enum role)router_role(req->route);
     if (req->grant.role < need) {
         respond_error(req, E_FORBIDDEN, "a token with role %s may not do this; it needs role %s",
                       role_names[req->grant.role], role_names[need]);
@@ -631,6 +642,7 @@ void server_stop(struct server *srv, unsigned grace_s)
         shutdown(fd, SHUT_RDWR);
         close(fd);
     }
+    watch_shutdown(srv->app->watch); /* long polls end now, not at the grace's end */
     wait_idle(srv, (long)grace_s * 1000);
     /* Commits already queued finish and resume their connections; uploads
      * that end from now on are refused with 503. Nothing stays suspended,

@@ -82,6 +82,23 @@ void store_close(struct store *s)
     free(s);
 }
 
+/* After a retention pass committed: unlink the blobs nothing refers to
+ * any more. The caller holds the publish lock, so no commit can publish
+ * one of these digests again in between. A blob we fail to remove is
+ * swept as unreferenced at the next start. */
+static void unlink_dropped(struct store *s, const struct drop_list *d)
+{
+    failpoint("after-retention-commit-crash");
+    for (size_t i = 0; i < d->n; i++) {
+        log_info("retention dropped checkpoint %lld", (long long)d->v[i].id);
+        if (!d->v[i].unreferenced)
+            continue;
+        int rr = blobstore_remove(s->blobs, d->v[i].sha256);
+        if (rr < 0 && rr != -ENOENT)
+            log_error("cannot remove blob %s: %s", d->v[i].sha256, strerror(-rr));
+    }
+}
+
 int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
                  uint64_t size, const char *sha_hex, struct ckpt_record *out)
 {
@@ -102,9 +119,14 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
         blob_tmp_discard(tmp);
         return r;
     }
-    r = index_insert(s->index, meta, size, sha_hex, now_ms(), out);
+    struct drop_list dropped = {0};
+    r = index_insert_retain(s->index, meta, size, sha_hex, now_ms(),
+                            s->has_default_policy ? &s->default_policy : NULL, out, &dropped);
     if (r == 0)
         failpoint("after-index-commit-crash");
+    if (r == 0)
+        unlink_dropped(s, &dropped);
+    index_drop_list_free(&dropped);
     /* Busy, full, a failed write: SQLite rolled the insert back, so the
      * new blob goes. A failed sync is different: the transaction may still
      * be in the WAL and replayed at the next open, so the blob stays (a
@@ -117,6 +139,30 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
         log_error("index insert for blob %s failed with an I/O error; the blob stays until "
                   "the next start sweeps it", sha_hex);
     pthread_mutex_unlock(&s->publish_lock);
+    return r;
+}
+
+int store_policy_set(struct store *s, const char *run, const struct policy *p,
+                     int64_t **dropped_out, size_t *n_dropped)
+{
+    struct drop_list dropped = {0};
+    int r;
+
+    pthread_mutex_lock(&s->publish_lock);
+    r = index_policy_set(s->index, run, p, now_ms(), &dropped);
+    if (r == 0)
+        unlink_dropped(s, &dropped);
+    pthread_mutex_unlock(&s->publish_lock);
+    if (r == 0 && dropped_out) {
+        *dropped_out = NULL;
+        *n_dropped = dropped.n;
+        if (dropped.n && (*dropped_out = malloc(dropped.n * sizeof(int64_t))))
+            for (size_t i = 0; i < dropped.n; i++)
+                (*dropped_out)[i] = dropped.v[i].id;
+        if (dropped.n && !*dropped_out)
+            *n_dropped = 0; /* applied; only the report is lost */
+    }
+    index_drop_list_free(&dropped);
     return r;
 }
 

@@ -11,11 +11,14 @@
 #include "blobstore.h"
 #include "checkpoint.h"
 #include "index.h"
+#include "retention.h"
 
 struct store {
     struct blobstore *blobs;
     struct index *index;
     pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
+    bool has_default_policy;      /* --default-policy: for runs without their own */
+    struct policy default_policy;
 };
 
 /* Open the data directory dir (which must exist): blobs, temp sweep, index
@@ -30,6 +33,13 @@ void store_close(struct store *s);
  * failure, so a failed commit leaves neither a blob nor a row. */
 int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
                  uint64_t size, const char *sha_hex, struct ckpt_record *out);
+
+/* Store p as run's retention policy and apply it at once (one index
+ * transaction), then unlink the blobs of dropped checkpoints that nothing
+ * else uses. *dropped_out (may be NULL) gets the dropped ids (free() it)
+ * and *n_dropped their number. */
+int store_policy_set(struct store *s, const char *run, const struct policy *p,
+                     int64_t **dropped_out, size_t *n_dropped);
 
 /* Delete checkpoint id; its blob goes when nothing else refers to it.
  * -ENOENT when there is no such checkpoint. */
