@@ -252,7 +252,10 @@ sys.exit(1)
 EOF
 }
 
-ckpt --url "$BASE" --json watch wr >"$WOUT" 2>"$WERR" &
+# The binary itself in the background (not the ckpt shell function, which would put a subshell
+# between this script and the process the signals are meant for).
+# shellcheck disable=SC2086 # the wrapper is a command line
+${CKPT_WRAPPER:-} "$CKPT_BIN" --url "$BASE" --json watch wr >"$WOUT" 2>"$WERR" &
 WPID=$!
 sleep 0.5
 check "watch of a run that does not exist yet keeps running" is_alive "$WPID"
@@ -275,7 +278,8 @@ check "  ... within 1.5 s ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b
 check_eq "  ... with nothing on stderr" "" "$(cat "$WERR")"
 
 # Text lines, from the beginning, and a daemon restart in the middle.
-ckpt --url "$BASE" --retries 20 watch wr --after 0 >"$WOUT" 2>"$WERR" &
+# shellcheck disable=SC2086
+${CKPT_WRAPPER:-} "$CKPT_BIN" --url "$BASE" --retries 20 watch wr --after 0 >"$WOUT" 2>"$WERR" &
 WPID=$!
 check "watch --after 0 prints the existing checkpoints as text lines" \
     wait_for 3 grep -q "^$W1 run=wr epoch=8 " "$WOUT"
