@@ -409,8 +409,9 @@ typedef struct {
 
 /* Take a reader lease on checkpoint id for ttl_s seconds (1..86400; 0 means
  * the server default, 600): retention never drops it until the lease is
- * released or expires. Free *out with ckpt_lease_free. Not retried after a
- * lost answer could have taken a lease: at worst an extra lease expires. */
+ * released or expires. Free *out with ckpt_lease_free. Retried like every
+ * call: an attempt whose answer was lost may leave an extra lease behind,
+ * which only expires (it never keeps a checkpoint longer than ttl_s). */
 CKPT_API ckpt_err ckpt_lease_take(ckpt_client *c, int64_t id, long ttl_s, ckpt_lease **out);
 
 /* Release a lease before it expires. CKPT_E_NOT_FOUND when it is unknown
@@ -436,9 +437,11 @@ typedef int (*ckpt_watch_fn)(void *userdata, const ckpt_info *info);
  * returns CKPT_OK. Network failures and 5xx answers are retried with the
  * client's retry policy (set_retries: that many consecutive failures, with
  * backoff; the count restarts after each answer), so a restarting server
- * costs nothing; other failures end the watch with their error. A long poll
- * waits up to 30 seconds, longer than nothing-received would allow under
- * set_timeouts' stall_ms, which does not apply to it. */
+ * costs nothing; other failures end the watch with their error. Each long
+ * poll asks the server to wait up to 30 seconds, and the stall timeout of
+ * ckpt_client_set_timeouts is extended by as much for it, so a quiet run is
+ * not a network failure. The client must not be used by another thread
+ * meanwhile (see Threads above). */
 CKPT_API ckpt_err ckpt_watch(ckpt_client *c, const char *run, int64_t after_id, ckpt_watch_fn fn,
                              void *userdata);
 
