@@ -1209,17 +1209,17 @@ static int on_checkpoint(void *ud, const ckpt_info *in)
         print_info_json(in);
         putchar('\n');
     } else {
-        char epoch[24] = "-", step[24] = "-", loss[32] = "-", size[32], when[64];
+        /* Space-separated field=value pairs with no space inside a value, so
+         * that `read` and awk can split the line: bytes, and UTC times. */
+        char epoch[24] = "-", step[24] = "-", loss[32] = "-";
         if (in->has_epoch)
             snprintf(epoch, sizeof(epoch), "%" PRId64, in->epoch);
         if (in->has_step)
             snprintf(step, sizeof(step), "%" PRId64, in->step);
         if (in->has_loss)
             snprintf(loss, sizeof(loss), "%.6g", in->loss);
-        human_size(in->size, size, sizeof(size));
-        local_time(in->created_at, when, sizeof(when));
-        printf("%" PRId64 " run=%s epoch=%s step=%s loss=%s size=%s created=%s sha256=%.12s", in->id,
-               in->run, epoch, step, loss, size, when, in->sha256);
+        printf("%" PRId64 " run=%s epoch=%s step=%s loss=%s size=%" PRIu64 " created=%s sha256=%s",
+               in->id, in->run, epoch, step, loss, in->size, in->created_at, in->sha256);
         for (size_t m = 0; m < in->n_metrics; m++)
             printf(" %s=%.6g", in->metrics[m].name, in->metrics[m].value);
         putchar('\n');

@@ -283,6 +283,8 @@ ${CKPT_WRAPPER:-} "$CKPT_BIN" --url "$BASE" --retries 20 watch wr --after 0 >"$W
 WPID=$!
 check "watch --after 0 prints the existing checkpoints as text lines" \
     wait_for 3 grep -q "^$W1 run=wr epoch=8 " "$WOUT"
+check "  ... ID then field=value pairs: run epoch step loss size (bytes) created (UTC) sha256" \
+    grep -Eq "^$W1 run=wr epoch=8 step=- loss=- size=50000 created=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z sha256=$(sha256_hex "$F2")\$" "$WOUT"
 stop_ckptd "ckptd stops while a watch waits"
 CKPTD_LISTEN=127.0.0.1:$PORT start_ckptd_on "$DATA" || bail "ckptd restarts on the same port"
 run_ckpt --url "$BASE" push wr "$F3" --epoch 9
