@@ -88,7 +88,8 @@ void store_close(struct store *s)
  * swept as unreferenced at the next start. */
 static void unlink_dropped(struct store *s, const struct drop_list *d)
 {
-    failpoint("after-retention-commit-crash");
+    if (d->n)
+        failpoint("after-retention-commit-crash");
     for (size_t i = 0; i < d->n; i++) {
         log_info("retention dropped checkpoint %lld", (long long)d->v[i].id);
         if (!d->v[i].unreferenced)

@@ -20,6 +20,9 @@ fi
 TESTED="after-dir-fsync-crash after-index-commit-crash after-rename-crash before-fdatasync-crash"
 TESTED="$TESTED dir-fsync-eio during-delete-crash during-recovery-crash fdatasync-eio"
 TESTED="$TESTED mid-body-crash temp-open-crash"
+# Retention's points have their scenarios in 141_retention_crash.sh.
+TESTED="$TESTED after-retention-commit-crash during-retention-crash"
+TESTED=$(printf '%s\n' $TESTED | sort | paste -sd ' ')
 defined=$(grep -ho 'failpoint("[a-z0-9-]*")' "$HARNESS_ROOT"/daemon/*.c |
     sed 's/failpoint("//; s/")//' | sort -u | paste -sd ' ')
 check_eq "every failpoint in daemon/*.c has a scenario here" "$TESTED" "$defined"
