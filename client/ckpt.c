@@ -1329,8 +1329,12 @@ static ckpt_err exchange(ckpt_client *c, const char *method, const char *url, co
     memset(rs, 0, sizeof(*rs));
     if (json || strcmp(method, "POST") == 0)
         rq.body = &body;
-    if (json)
+    if (json) {
         rq.headers[nh++] = "Content-Type: application/json";
+        /* A few bytes of JSON: send them with the headers rather than wait
+         * for "100 Continue" first (libcurl asks for it on every PUT). */
+        rq.headers[nh++] = "Expect:";
+    }
     if (header)
         rq.headers[nh++] = header;
     e = perform(c, &rq, rs, attempts);

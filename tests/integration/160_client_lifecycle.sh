@@ -159,6 +159,117 @@ expect_rc "alias get of a deleted alias exits 2" 2
 run_ckpt --url "$BASE" alias frob cl
 expect_rc "an unknown alias subcommand exits 1" 1
 
+# ---- retries: 5xx answers are retried; an answer lost after the server acted is recognised
+start_proxy "$PORT" --fail 2 --fail-status 503 --fail-code unavailable || bail "cutproxy starts"
+run_ckpt --url "$PROXY" alias set cl retried "$ID2" --create
+expect_rc "alias set --create through two 503 answers exits 0 (retried)" 0
+check_eq "  ... the proxy saw 3 alias requests" 3 "$(grep -c '^req [0-9]* PUT /v1/runs/cl/aliases/retried' "$PROXY_LOG")"
+stop_proxy
+start_proxy "$PORT" --fail 9 --fail-status 503 --fail-code unavailable || bail "cutproxy starts"
+run_ckpt --url "$PROXY" --retries 1 pin "$ID1"
+expect_rc "pin through 503 answers with --retries 1 exits 4" 4
+stop_proxy
+
+# lossy.py: forwards each request on its own connection and answers with Connection: close, but
+# for the first DROP PUT/DELETE requests it reads the server's whole answer and then closes the
+# client's connection without sending it: the server acted, the client never heard.
+cat >"$WORK/lossy.py" <<'PY'
+import socket, sys, threading
+up_port, drop, port_file = int(sys.argv[1]), [int(sys.argv[2])], sys.argv[3]
+lock = threading.Lock()
+
+def read_msg(sock, buf=b""):
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, b"", b""
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v.strip())
+    while len(rest) < n:
+        d = sock.recv(65536)
+        if not d:
+            break
+        rest += d
+    return head, rest[:n], rest[n:]
+
+def serve(c):
+    try:
+        head, body, _ = read_msg(c)
+        if head is None:
+            return
+        u = socket.create_connection(("127.0.0.1", up_port))
+        u.sendall(head + b"\r\n\r\n" + body)
+        rhead, rbody, more = read_msg(u)
+        while rhead is not None and rhead.split(b" ", 2)[1].startswith(b"1"):
+            rhead, rbody, more = read_msg(u, more)  # skip "100 Continue"
+        u.close()
+        method = head.split(b" ", 1)[0]
+        with lock:
+            lose = method in (b"PUT", b"DELETE") and drop[0] > 0
+            if lose:
+                drop[0] -= 1
+        if lose or rhead is None:
+            return
+        lines = [l for l in rhead.split(b"\r\n") if not l.lower().startswith(b"connection:")]
+        c.sendall(b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n" + rbody)
+    finally:
+        c.close()
+
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+# start_lossy DROP: start lossy.py in front of the daemon; sets LOSSY (URL) and LOSSY_PID.
+start_lossy()
+{
+    local pf=$WORK/lossy.$1.$RANDOM.port i
+    "$PYTHON" "$WORK/lossy.py" "$PORT" "$1" "$pf" 2>"$WORK/lossy.err" &
+    LOSSY_PID=$!
+    for i in $(seq 1 50); do
+        [ -s "$pf" ] && break
+        sleep 0.1
+    done
+    LOSSY=http://127.0.0.1:$(cat "$pf" 2>/dev/null)
+}
+stop_lossy()
+{
+    safe_kill TERM "$LOSSY_PID"
+    wait "$LOSSY_PID" 2>/dev/null
+}
+start_lossy 1
+run_ckpt --url "$LOSSY" alias set cl lost "$ID2" --create
+expect_rc "alias set --create whose answer was lost: the retry's 412 is recognised as our own change, exit 0" 0
+http GET /v1/runs/cl/aliases/lost
+expect_json "  ... and the alias points at the id" ".id == $ID2"
+stop_lossy
+start_lossy 1
+run_ckpt --url "$LOSSY" alias set cl lost "$ID1" --if-match "$ID2"
+expect_rc "alias set --if-match whose answer was lost: exit 0" 0
+check_eq "  ... reporting the id it replaced" "alias lost of run cl -> checkpoint $ID1 (was $ID2)" "$(cat "$OUT")"
+stop_lossy
+start_lossy 1
+run_ckpt --url "$LOSSY" alias set cl lost "$ID2" --if-match "$ID2"
+expect_rc "a stale --if-match whose 412 was lost is still exit 5 (the alias is not ours)" 5
+stop_lossy
+start_lossy 1
+run_ckpt --url "$LOSSY" alias delete cl lost
+expect_rc "alias delete whose answer was lost: the retry's 404 counts as done, exit 0" 0
+http GET /v1/runs/cl/aliases/lost
+expect_status "  ... and the alias is gone" 404
+stop_lossy
+
 # ---- retention policy
 for i in 1 2 3 4 5; do
     rand_file "$C/p$i.bin" 1000
