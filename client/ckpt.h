@@ -415,7 +415,8 @@ typedef struct {
 CKPT_API ckpt_err ckpt_lease_take(ckpt_client *c, int64_t id, long ttl_s, ckpt_lease **out);
 
 /* Release a lease before it expires. CKPT_E_NOT_FOUND when it is unknown
- * (or already expired). */
+ * (or already expired); a string that is not 32 lowercase hex digits is
+ * CKPT_E_INVALID_ARG ("invalid_parameter") without a request. */
 CKPT_API ckpt_err ckpt_lease_release(ckpt_client *c, const char *lease);
 
 /* Free a lease; NULL is a no-op. */
