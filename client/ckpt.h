@@ -442,7 +442,22 @@ typedef int (*ckpt_watch_fn)(void *userdata, const ckpt_info *info);
  * poll asks the server to wait up to 30 seconds, and the stall timeout of
  * ckpt_client_set_timeouts is extended by as much for it, so a quiet run is
  * not a network failure. The client must not be used by another thread
- * meanwhile (see Threads above). */
+ * meanwhile (see Threads above).
+ *
+ * Example: print each new checkpoint's id until a signal handler sets stop.
+ *
+ *     static volatile sig_atomic_t stop;
+ *     static int on_ckpt(void *ud, const ckpt_info *in)
+ *     {
+ *         (void)ud;
+ *         if (in)
+ *             printf("%" PRId64 "\n", in->id);
+ *         return stop;
+ *     }
+ *     ...
+ *     if (ckpt_watch(c, "demo", CKPT_WATCH_NEW, on_ckpt, NULL) != CKPT_OK)
+ *         fprintf(stderr, "watch failed: %s\n", ckpt_client_last_error(c));
+ */
 CKPT_API ckpt_err ckpt_watch(ckpt_client *c, const char *run, int64_t after_id, ckpt_watch_fn fn,
                              void *userdata);
 
