@@ -301,7 +301,7 @@ CKPT_API ckpt_err ckpt_unpin(ckpt_client *c, int64_t id, ckpt_info **out);
 
 /* if_match values of ckpt_alias_set and ckpt_alias_delete besides an id. */
 #define CKPT_ALIAS_ANY 0     /* unconditional */
-#define CKPT_ALIAS_CREATE -1 /* ckpt_alias_set only: only if the alias does not exist yet */
+#define CKPT_ALIAS_CREATE (-1) /* ckpt_alias_set only: only if the alias does not exist yet */
 
 /* Point alias name of run at checkpoint id (which must belong to run and
  * not be corrupt). if_match makes it a compare-and-swap: an id > 0 means
@@ -429,7 +429,7 @@ CKPT_API void ckpt_lease_free(ckpt_lease *lease);
 typedef int (*ckpt_watch_fn)(void *userdata, const ckpt_info *info);
 
 /* Start after the newest checkpoint of the run at the time of the call. */
-#define CKPT_WATCH_NEW -1
+#define CKPT_WATCH_NEW (-1)
 
 /* Follow run: long-poll the server (GET .../checkpoints?after_id=N&wait=S)
  * and call fn for every checkpoint committed with an id above after_id
