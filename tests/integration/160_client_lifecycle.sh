@@ -3,7 +3,8 @@
 # alias set/get/delete/list with --if-match / --create (a lost compare-and-swap exits 5 with a
 # clear message), pull --alias and --resume (skipping a checkpoint whose blob was damaged on disk),
 # policy set/get/delete/plan from flags, lease take/release, and watch (a checkpoint printed within
-# 1 s of its upload, JSON lines, a daemon restart survived, a clean exit 0 on SIGINT).
+# 1 s of its upload, JSON lines, a daemon restart survived, a clean exit 0 on SIGINT), retries of
+# 503s and of answers lost after the server acted, and which commands a read token may run.
 # The library's view is tests/client/lifecycle.c (build/tests/client_lifecycle), run first.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/client.sh"
@@ -415,4 +416,36 @@ run_ckpt --url "http://127.0.0.1:1" --retries 0 watch wr
 expect_rc "watch of an unreachable server exits 4 after its retries" 4
 
 check "ckptd still running after the lifecycle tests" is_alive "$CKPTD_PID"
+stop_ckptd
+
+# ---- roles: a read token may watch, resume, read aliases and take leases, not change anything
+AD=$(new_tmpdir)
+T_READ=$("$CKPTD" token add lcread --role read --data "$AD" 2>/dev/null)
+T_WRITE=$("$CKPTD" token add lcwrite --role write --data "$AD" 2>/dev/null)
+start_ckptd_on "$AD" || bail "ckptd starts with tokens"
+run_ckpt --url "$BASE" --token "$T_WRITE" push au "$F1"
+AID=$(cli_id)
+run_ckpt --url "$BASE" --token "$T_WRITE" alias set au prod "$AID"
+expect_rc "with a write token: alias set exits 0" 0
+run_ckpt --url "$BASE" --token "$T_READ" alias set au prod "$AID"
+expect_rc "with a read token: alias set exits 2 (not authorized)" 2
+run_ckpt --url "$BASE" --token "$T_READ" pin "$AID"
+expect_rc "with a read token: pin exits 2" 2
+run_ckpt --url "$BASE" --token "$T_READ" policy set au --keep-last 1
+expect_rc "with a read token: policy set exits 2" 2
+run_ckpt --url "$BASE" --token "$T_READ" --json alias get au prod
+expect_rc "with a read token: alias get exits 0" 0
+run_ckpt --url "$BASE" --token "$T_READ" -q lease "$AID"
+expect_rc "with a read token: lease exits 0 (readers take leases)" 0
+run_ckpt --url "$BASE" --token "$T_READ" -q pull au --resume -o "$AD/r.bin"
+expect_rc "with a read token: pull --resume exits 0" 0
+run_ckpt --url "$BASE" watch au --after 0
+expect_rc "without a token: watch exits 2 (not authorized), not retried forever" 2
+${CKPT_WRAPPER:-} "$CKPT_BIN" --url "$BASE" --token "$T_READ" watch au --after 0 >"$WOUT" 2>"$WERR" &
+WPID=$!
+check "with a read token: watch --after 0 prints the run's checkpoint" \
+    wait_for 3 grep -q "^$AID run=au " "$WOUT"
+safe_kill INT "$WPID"
+wait_exit "$WPID" 5
+check_eq "  ... and exits 0 on SIGINT" 0 "$EXIT_RC"
 stop_ckptd
