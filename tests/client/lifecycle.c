@@ -2,16 +2,19 @@
  * lifecycle.c - libckpt's lifecycle calls (issue 5) against a real ckptd: pin/unpin, aliases
  * with compare-and-swap, alias and resume refs (get and pull), retention policy set/get/
  * delete/plan, reader leases, and ckpt_watch (wake-up latency, order, cancelling, a run
- * that does not exist yet). Usage: client_lifecycle BASE_URL SCRATCH_DIR
+ * that does not exist yet), and malformed answers from a canned server. Usage: client_lifecycle BASE_URL SCRATCH_DIR
  * (run by tests/integration/160_client_lifecycle.sh)
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -522,6 +525,129 @@ static void test_watch(ckpt_client *c)
               "ckpt_watch with after_id -2 is refused");
 }
 
+
+/* ---- malformed answers ----------------------------------------------------- */
+
+/* Fork a server on a loopback port that answers every request with status and
+ * body, then closes; *port gets the port. Returns its pid (kill it when done). */
+static pid_t canned_server(int status, const char *body, int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(fd);
+        return pid;
+    }
+    for (;;) {
+        int c = accept(fd, NULL, NULL);
+        char req[8192], head[256];
+        if (c < 0)
+            continue;
+        /* The requests here have small bodies: one read takes them in. */
+        if (read(c, req, sizeof(req)) < 0)
+            _exit(3);
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                         status, strlen(body));
+        if (write(c, head, (size_t)n) < 0 || write(c, body, strlen(body)) < 0)
+            _exit(3);
+        close(c);
+    }
+}
+
+static void test_malformed(void)
+{
+    static const struct {
+        const char *what, *body;
+        int call; /* 0 aliases, 1 policy get, 2 plan, 3 lease, 4 watch, 5 alias set */
+    } cases[] = {
+        {"an alias listing that is not JSON", "{\"aliases\":[", 0},
+        {"an alias listing whose aliases is an object", "{\"aliases\":{}}", 0},
+        {"an alias without an id", "{\"aliases\":[{\"name\":\"x\",\"computed\":false}]}", 0},
+        {"a policy that is a number", "{\"run\":\"r\",\"policy\":5,\"source\":\"run\"}", 1},
+        {"a keep_best rule without k", "{\"policy\":{\"keep_best\":[{\"metric\":\"loss\"}]}}", 1},
+        {"a plan whose reasons hold a number",
+         "{\"checkpoints\":[{\"id\":1,\"action\":\"keep\",\"reasons\":[3]}]}", 2},
+        {"a plan entry without an action", "{\"checkpoints\":[{\"id\":1}]}", 2},
+        {"a lease id that is not 32 hex digits", "{\"lease\":\"xyz\",\"id\":1,\"expires_at\":\"t\"}",
+         3},
+        {"a watch answer whose checkpoints is a string", "{\"checkpoints\":\"no\",\"next\":null}", 4},
+        {"an alias answer without previous", "{\"name\":\"a\",\"run\":\"r\",\"id\":1}", 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int port = 0;
+        int status = cases[i].call == 3 ? 201 : 200;
+        pid_t pid = canned_server(status, cases[i].body, &port);
+        char u[64];
+        if (pid < 0) {
+            CHECK(0, "start a canned server");
+            return;
+        }
+        snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
+        ckpt_client *c = ckpt_client_new(u, NULL);
+        ckpt_client_set_retries(c, 0, 0);
+        ckpt_alias_list *al = (ckpt_alias_list *)&al;
+        ckpt_policy *pol = (ckpt_policy *)&pol;
+        ckpt_plan *plan = (ckpt_plan *)&plan;
+        ckpt_lease *lease = (ckpt_lease *)&lease;
+        struct seen s = {.want = 1};
+        ckpt_err e = CKPT_OK;
+        int nulled = 1;
+        switch (cases[i].call) {
+        case 0:
+            e = ckpt_aliases(c, "r", &al);
+            nulled = al == NULL;
+            break;
+        case 1:
+            e = ckpt_policy_get(c, "r", &pol, NULL);
+            nulled = pol == NULL;
+            break;
+        case 2:
+            e = ckpt_policy_plan(c, "r", &plan);
+            nulled = plan == NULL;
+            break;
+        case 3:
+            e = ckpt_lease_take(c, 1, 0, &lease);
+            nulled = lease == NULL;
+            break;
+        case 4: e = ckpt_watch(c, "r", 0, on_watch, &s); break;
+        case 5: e = ckpt_alias_set(c, "r", "a", 1, CKPT_ALIAS_ANY, NULL); break;
+        }
+        CHECK_ERR(c, e, CKPT_E_PROTOCOL, "%s is CKPT_E_PROTOCOL", cases[i].what);
+        CHECK(nulled, "  ... and the out-parameter is NULL");
+        ckpt_client_free(c);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+
+    /* A watch against a server that keeps failing: retried, then CKPT_E_SERVER. */
+    int port = 0;
+    pid_t pid = canned_server(503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"down\"}}", &port);
+    char u[64];
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
+    ckpt_client *c = ckpt_client_new(u, NULL);
+    ckpt_client_set_retries(c, 2, 50);
+    struct seen s = {.want = 1};
+    double t0 = now_s();
+    CHECK_ERR(c, ckpt_watch(c, "r", 0, on_watch, &s), CKPT_E_SERVER,
+              "a watch against a server answering 503 is CKPT_E_SERVER after its retries");
+    CHECK(strstr(ckpt_client_last_error(c), "(after 3 attempts)") != NULL,
+          "  ... after 3 attempts ('%s', %.2f s)", ckpt_client_last_error(c), now_s() - t0);
+    ckpt_client_free(c);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -552,6 +678,7 @@ int main(int argc, char **argv)
     test_policy(c);
     test_leases(c, ids[0]);
     test_watch(c);
+    test_malformed();
     ckpt_client_free(c);
     return t_done("client_lifecycle");
 }
