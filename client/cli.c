@@ -235,7 +235,16 @@ static void json_number(double v)
     fputs(buf, stdout);
 }
 
+static void print_info_json_with(const ckpt_info *in, const char *extra);
+
 static void print_info_json(const ckpt_info *in)
+{
+    print_info_json_with(in, "");
+}
+
+/* The checkpoint as JSON, with extra (",\"name\":value" members) before the
+ * closing brace: what a command knows beyond ckpt_info. */
+static void print_info_json_with(const ckpt_info *in, const char *extra)
 {
     printf("{\"id\":%" PRId64 ",\"run\":", in->id);
     json_string(in->run);
@@ -266,7 +275,9 @@ static void print_info_json(const ckpt_info *in)
     json_string(in->sha256);
     fputs(",\"created_at\":", stdout);
     json_string(in->created_at);
-    fputs(in->corrupt ? ",\"corrupt\":true}" : ",\"corrupt\":false}", stdout);
+    fputs(in->corrupt ? ",\"corrupt\":true" : ",\"corrupt\":false", stdout);
+    fputs(extra, stdout);
+    putchar('}');
 }
 
 static void print_info_human(const ckpt_info *in)
@@ -727,7 +738,7 @@ static int cmd_pin_op(struct cli *cli, int argc, char **argv, bool pin)
     if (e != CKPT_OK)
         return report(cli, pin ? "pin" : "unpin", e);
     if (cli->json) {
-        print_info_json(info);
+        print_info_json_with(info, pin ? ",\"pinned\":true" : ",\"pinned\":false");
         putchar('\n');
     } else if (!cli->quiet) {
         printf("%s checkpoint %" PRId64 " of run %s\n", pin ? "pinned" : "unpinned", info->id,

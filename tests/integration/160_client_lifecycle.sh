@@ -56,7 +56,7 @@ http GET "/v1/checkpoints/$ID1"
 expect_json "  ... the server has it pinned" '.pinned == true'
 run_ckpt --url "$BASE" --json unpin "$ID1"
 expect_rc "unpin --json exits 0" 0
-check_eq "  ... prints the checkpoint as JSON" "$ID1" "$(jout .id)"
+check_eq "  ... prints the checkpoint as JSON, with pinned false" "$ID1 false" "$(jout '"\(.id) \(.pinned)"')"
 http GET "/v1/checkpoints/$ID1"
 expect_json "  ... the server has it unpinned" '.pinned == false'
 run_ckpt --url "$BASE" pin 987654321
