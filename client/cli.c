@@ -1200,7 +1200,10 @@ static volatile sig_atomic_t interrupted;
 
 static void on_interrupt(int sig)
 {
-    (void)sig;
+    /* The first signal stops the watch at its next callback (within about
+     * a second); a second one, while it still waits, ends the process. */
+    if (interrupted)
+        _exit(128 + sig);
     interrupted = 1;
 }
 
