@@ -1,6 +1,7 @@
 """The Python binding's lifecycle calls (issue 5) against a real ckptd: pin/unpin,
 aliases with compare-and-swap (PreconditionFailed), resume, download/read by alias
-and resume, leases, and the watch() iterator (latency, order, stopping it).
+and resume, leases, the watch() iterator (latency, order, stopping it), and the
+retention policy (set_policy, policy, plan, delete_policy).
 
 Usage: CKPT_URL=http://HOST:PORT test_lifecycle.py SCRATCH_DIR
 (run by tests/integration/161_python_lifecycle.sh).
@@ -112,6 +113,32 @@ with section("watch"):
     check_eq("the client still works after a watch", d.id, c.get(d.id).id)
     check_raises("watch of an invalid run name raises InvalidArgument", ckpt.InvalidArgument,
                  lambda: next(iter(c.watch("bad/run"))))
+
+with section("retention policy"):
+    prun = RUN + "-p"
+    ids = [c.push(b"p%d" % i * 40, prun, epoch=i, loss=1.0 - i / 10).id for i in range(5)]
+    check_eq("policy() of a run without one is (None, 'none')", (None, "none"), c.policy(prun))
+    check_eq("set_policy with every kind of rule drops nothing here", [],
+             c.set_policy(prun, keep_last=10, keep_best=[("loss", "min", 2), ("acc", "max", 1)],
+                          keep_every=("epoch", 2), keep_within="48h"))
+    check_eq("policy() gives the rules back in the server's shape, source 'run'",
+             ({"keep_last": 10, "keep_best": [{"metric": "loss", "mode": "min", "k": 2},
+                                              {"metric": "acc", "mode": "max", "k": 1}],
+               "keep_every": {"field": "epoch", "n": 2}, "keep_within": "48h"}, "run"),
+             c.policy(prun))
+    c.pin(ids[0])
+    check_eq("set_policy(keep_last=1) returns the dropped ids", ids[1:4],
+             sorted(c.set_policy(prun, keep_last=1)))
+    plan = c.plan(prun)
+    check_eq("plan() lists what is left, kept", [(ids[0], "keep"), (ids[4], "keep")],
+             [(i, a) for i, a, _ in plan])
+    check("  ... with the reasons ('pinned' for the pinned one)", "pinned" in plan[0][2])
+    check_raises("set_policy without a rule raises InvalidArgument", ckpt.InvalidArgument,
+                 c.set_policy, prun)
+    check_raises("a bad keep_best mode raises InvalidArgument", ckpt.InvalidArgument,
+                 c.set_policy, prun, keep_best=[("loss", "avg", 1)])
+    c.delete_policy(prun)
+    check_raises("delete_policy twice raises NotFound", ckpt.NotFound, c.delete_policy, prun)
 
 c.close()
 done()

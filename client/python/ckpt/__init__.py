@@ -761,3 +761,98 @@ class Client:
             stop.set()
             thread.join()
             wc.close()
+
+    # -- retention policy ---------------------------------------------------
+
+    def set_policy(self, run: str, *, keep_last: Optional[int] = None,
+                   keep_best: Optional[List[Tuple[str, str, int]]] = None,
+                   keep_every: Optional[Tuple[str, int]] = None,
+                   keep_within: Optional[str] = None) -> List[int]:
+        """Set ``run``'s retention policy and apply it at once; returns the dropped ids.
+
+        A checkpoint is kept if any rule keeps it (and the latest, pinned, aliased
+        and leased ones always are): ``keep_last=N``; ``keep_best=[(metric, "min" or
+        "max", k), ...]``; ``keep_every=("epoch" or "step", n)``; ``keep_within="48h"``.
+        """
+        p = _n.Policy()
+        keep = []
+        if keep_last is not None:
+            p.keep_last = int(keep_last)
+            if p.keep_last <= 0:
+                raise InvalidArgument("keep_last must be positive", code="invalid_policy")
+        rules = list(keep_best or [])
+        if rules:
+            arr = (_n.KeepBest * len(rules))()
+            for i, (metric, mode, k) in enumerate(rules):
+                if mode not in ("min", "max"):
+                    raise InvalidArgument("keep_best mode must be 'min' or 'max'",
+                                          code="invalid_policy")
+                name = metric.encode()
+                keep.append(name)
+                arr[i].metric, arr[i].maximize, arr[i].k = name, mode == "max", int(k)
+            keep.append(arr)
+            p.keep_best, p.n_keep_best = arr, len(rules)
+        if keep_every is not None:
+            field = keep_every[0].encode()
+            keep.append(field)
+            p.keep_every_field, p.keep_every_n = field, int(keep_every[1])
+        if keep_within is not None:
+            within = keep_within.encode()
+            keep.append(within)
+            p.keep_within = within
+        ids = ctypes.POINTER(ctypes.c_int64)()
+        n = ctypes.c_size_t(0)
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_set(self._handle(), run.encode(), ctypes.byref(p),
+                                               ctypes.byref(ids), ctypes.byref(n)))
+        try:
+            return [ids[i] for i in range(n.value)]
+        finally:
+            _n.libc.free(ids)
+
+    def policy(self, run: str) -> Tuple[Optional[dict], str]:
+        """``(policy, source)``: the rules that apply to ``run`` as a dict in the server's
+        JSON shape (None: none applies, everything is kept) and where they come from:
+        "run", "default" (the server's --default-policy) or "none"."""
+        out = ctypes.POINTER(_n.Policy)()
+        from_default = ctypes.c_int(0)
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_get(self._handle(), run.encode(), ctypes.byref(out),
+                                               ctypes.byref(from_default)))
+        if not out:
+            return None, "none"
+        try:
+            p = out.contents
+            d: dict = {}
+            if p.keep_last:
+                d["keep_last"] = p.keep_last
+            if p.n_keep_best:
+                d["keep_best"] = [{"metric": p.keep_best[i].metric.decode(),
+                                   "mode": "max" if p.keep_best[i].maximize else "min",
+                                   "k": p.keep_best[i].k} for i in range(p.n_keep_best)]
+            if p.keep_every_field:
+                d["keep_every"] = {"field": p.keep_every_field.decode(), "n": p.keep_every_n}
+            if p.keep_within:
+                d["keep_within"] = p.keep_within.decode()
+            return d, "default" if from_default.value else "run"
+        finally:
+            _n.lib.ckpt_policy_free(out)
+
+    def delete_policy(self, run: str) -> None:
+        """Drop ``run``'s own policy. Raises NotFound when it has none."""
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_delete(self._handle(), run.encode()))
+
+    def plan(self, run: str) -> List[Tuple[int, str, List[str]]]:
+        """What the current policy keeps and drops, changing nothing:
+        ``[(id, "keep" or "drop", [reasons]), ...]`` in ascending id order."""
+        out = ctypes.POINTER(_n.Plan)()
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_plan(self._handle(), run.encode(), ctypes.byref(out)))
+        try:
+            items = out.contents.items
+            return [(items[i].id, "keep" if items[i].keep else "drop",
+                     [items[i].reasons[r].decode() for r in range(items[i].n_reasons)])
+                    for i in range(out.contents.count)]
+        finally:
+            _n.lib.ckpt_plan_free(out)

@@ -130,6 +130,34 @@ class Lease(ctypes.Structure):
     ]
 
 
+class KeepBest(ctypes.Structure):
+    _fields_ = [("metric", ctypes.c_char_p), ("maximize", ctypes.c_int), ("k", ctypes.c_int64)]
+
+
+class Policy(ctypes.Structure):
+    _fields_ = [
+        ("keep_last", ctypes.c_int64),
+        ("keep_best", ctypes.POINTER(KeepBest)),
+        ("n_keep_best", ctypes.c_size_t),
+        ("keep_every_field", ctypes.c_char_p),
+        ("keep_every_n", ctypes.c_int64),
+        ("keep_within", ctypes.c_char_p),
+    ]
+
+
+class PlanItem(ctypes.Structure):
+    _fields_ = [
+        ("id", ctypes.c_int64),
+        ("keep", ctypes.c_int),
+        ("reasons", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_reasons", ctypes.c_size_t),
+    ]
+
+
+class Plan(ctypes.Structure):
+    _fields_ = [("items", ctypes.POINTER(PlanItem)), ("count", ctypes.c_size_t)]
+
+
 READ_FN = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
                            ctypes.c_size_t)
 WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
@@ -222,6 +250,15 @@ _sig("ckpt_lease_take", _ERR, _P, ctypes.c_int64, ctypes.c_long,
 _sig("ckpt_lease_release", _ERR, _P, ctypes.c_char_p)
 _sig("ckpt_lease_free", None, ctypes.POINTER(Lease))
 _sig("ckpt_watch", _ERR, _P, ctypes.c_char_p, ctypes.c_int64, WATCH_FN, ctypes.c_void_p)
+
+_sig("ckpt_policy_set", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(Policy),
+     ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), ctypes.POINTER(ctypes.c_size_t))
+_sig("ckpt_policy_get", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(Policy)),
+     ctypes.POINTER(ctypes.c_int))
+_sig("ckpt_policy_free", None, ctypes.POINTER(Policy))
+_sig("ckpt_policy_delete", _ERR, _P, ctypes.c_char_p)
+_sig("ckpt_policy_plan", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(Plan)))
+_sig("ckpt_plan_free", None, ctypes.POINTER(Plan))
 
 libc = ctypes.CDLL(None)
 libc.free.argtypes = [ctypes.c_void_p]
