@@ -38,6 +38,7 @@ const char *ckpt_strerror(ckpt_err code)
     case CKPT_E_INTEGRITY: return "integrity check failed";
     case CKPT_E_PROTOCOL: return "unexpected answer from the server";
     case CKPT_E_ABORTED: return "aborted";
+    case CKPT_E_PRECONDITION: return "precondition failed";
     }
     return "unknown error";
 }
@@ -211,6 +212,8 @@ static ckpt_err status_error(ckpt_client *c, const struct http_response *rs)
     if (strcmp(c->last_code, "digest_mismatch") == 0 ||
         strcmp(c->last_code, "checkpoint_corrupt") == 0)
         e = CKPT_E_INTEGRITY;
+    else if (rs->status == 412)
+        e = CKPT_E_PRECONDITION;
     else if (rs->status == 401 || rs->status == 403)
         e = CKPT_E_AUTH;
     else if (rs->status == 404)
@@ -293,7 +296,8 @@ static void url_param_double(struct url *u, const char *key, double v)
 
 /* ---- the request loop ---------------------------------------------------- */
 
-static void backoff(ckpt_client *c, unsigned attempt)
+/* How long to wait before retry number attempt + 1. */
+static long backoff_wait_ms(ckpt_client *c, unsigned attempt)
 {
     long ms = c->backoff_ms;
     for (unsigned i = 0; i < attempt && ms < BACKOFF_CAP_MS; i++)
@@ -302,6 +306,12 @@ static void backoff(ckpt_client *c, unsigned attempt)
         ms = BACKOFF_CAP_MS;
     if (ms > 0)
         ms += (long)(rand_r(&c->seed) % (unsigned)(ms / 2 + 1));
+    return ms;
+}
+
+static void backoff(ckpt_client *c, unsigned attempt)
+{
+    long ms = backoff_wait_ms(c, attempt);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
@@ -698,6 +708,18 @@ ckpt_ref ckpt_ref_latest(const char *run)
     return r;
 }
 
+ckpt_ref ckpt_ref_alias(const char *run, const char *name)
+{
+    ckpt_ref r = {.kind = CKPT_REF_ALIAS, .run = run, .metric = name};
+    return r;
+}
+
+ckpt_ref ckpt_ref_resume(const char *run)
+{
+    ckpt_ref r = {.kind = CKPT_REF_RESUME, .run = run};
+    return r;
+}
+
 static ckpt_err ref_url(ckpt_client *c, const ckpt_ref *ref, struct url *u)
 {
     if (!ref)
@@ -710,11 +732,24 @@ static ckpt_err ref_url(ckpt_client *c, const ckpt_ref *ref, struct url *u)
         return CKPT_OK;
     case CKPT_REF_BEST:
     case CKPT_REF_LATEST:
+    case CKPT_REF_ALIAS:
+    case CKPT_REF_RESUME:
         if (!valid_name(ref->run))
             return refuse(c, "invalid_run_name",
                           "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
         if (ref->kind == CKPT_REF_LATEST) {
             url_add(u, "%s/v1/runs/%s/latest", c->base_url, ref->run);
+            return CKPT_OK;
+        }
+        if (ref->kind == CKPT_REF_RESUME) {
+            url_add(u, "%s/v1/runs/%s/resume", c->base_url, ref->run);
+            return CKPT_OK;
+        }
+        if (ref->kind == CKPT_REF_ALIAS) {
+            if (!valid_name(ref->metric))
+                return refuse(c, "invalid_alias_name",
+                              "alias name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+            url_add(u, "%s/v1/runs/%s/aliases/%s", c->base_url, ref->run, ref->metric);
             return CKPT_OK;
         }
         if (ref->metric && !valid_name(ref->metric))
@@ -1256,4 +1291,830 @@ done:
     ckpt_jparse_free(root);
     ckpt_http_response_release(&rs);
     return e;
+}
+
+/* ---- lifecycle: pins, aliases, retention, leases, watch ------------------ */
+
+#define POLICY_JSON_MAX 8192 /* our own request body; the server takes 64 KiB */
+#define POLICY_RULE_MAX 1000000
+#define WATCH_WAIT_S 30      /* one long poll; the server allows up to 300 */
+#define WATCH_TICK_MS 100    /* sleep slices between retries, to notice a stop */
+
+static ckpt_err check_run(ckpt_client *c, const char *run)
+{
+    if (!valid_name(run))
+        return refuse(c, "invalid_run_name",
+                      "run name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    return CKPT_OK;
+}
+
+static ckpt_err check_alias(ckpt_client *c, const char *run, const char *name)
+{
+    ckpt_err e = check_run(c, run);
+    if (e == CKPT_OK && !valid_name(name))
+        return refuse(c, "invalid_alias_name",
+                      "alias name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    return e;
+}
+
+/* One request with an optional JSON body and one optional extra header,
+ * retried like every call. CKPT_OK when the answer's status is want; the
+ * answer stays in *rs either way and the caller releases it. */
+static ckpt_err exchange(ckpt_client *c, const char *method, const char *url, const char *json,
+                         const char *header, long want, struct http_response *rs,
+                         unsigned *attempts)
+{
+    /* A POST without a body still sends "Content-Length: 0". */
+    struct http_body body = {.kind = BODY_BUFFER, .buf = json ? json : "",
+                             .size = json ? strlen(json) : 0};
+    struct http_request rq = {.method = method, .url = url};
+    size_t nh = 0;
+    ckpt_err e;
+
+    memset(rs, 0, sizeof(*rs));
+    if (json || strcmp(method, "POST") == 0)
+        rq.body = &body;
+    if (json) {
+        rq.headers[nh++] = "Content-Type: application/json";
+        /* A few bytes of JSON: send them with the headers rather than wait
+         * for "100 Continue" first (libcurl asks for it on every PUT). */
+        rq.headers[nh++] = "Expect:";
+    }
+    if (header)
+        rq.headers[nh++] = header;
+    e = perform(c, &rq, rs, attempts);
+    if (e == CKPT_OK && rs->status != want)
+        e = status_error(c, rs);
+    return e;
+}
+
+/* Parse the answer's JSON into *root, or fail with CKPT_E_PROTOCOL. */
+static ckpt_err body_json(ckpt_client *c, const struct http_response *rs, struct jnode **root)
+{
+    if (!rs->body || ckpt_jparse(rs->body, rs->body_len, root) < 0)
+        return fail(c, CKPT_E_PROTOCOL, "the server's answer is not valid JSON");
+    return CKPT_OK;
+}
+
+static ckpt_err pin_op(ckpt_client *c, int64_t id, const char *op, ckpt_info **out)
+{
+    struct url u = {0};
+    struct http_response rs;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (id <= 0)
+        return refuse(c, "invalid_id", "checkpoint ids are positive");
+    url_add(&u, "%s/v1/checkpoints/%" PRId64 "/%s", c->base_url, id, op);
+    e = exchange(c, "POST", u.buf, NULL, NULL, 200, &rs, NULL);
+    if (e == CKPT_OK)
+        e = info_from_body(c, &rs, out);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+ckpt_err ckpt_pin(ckpt_client *c, int64_t id, ckpt_info **out)
+{
+    return pin_op(c, id, "pin", out);
+}
+
+ckpt_err ckpt_unpin(ckpt_client *c, int64_t id, ckpt_info **out)
+{
+    return pin_op(c, id, "unpin", out);
+}
+
+/* The id alias name of run points at now, into *id; for confirming a
+ * retried change whose first answer was lost. */
+static ckpt_err alias_current(ckpt_client *c, const char *run, const char *name, int64_t *id)
+{
+    ckpt_ref ref = ckpt_ref_alias(run, name);
+    ckpt_info *info = NULL;
+    struct url u = {0};
+    ckpt_err e = ref_url(c, &ref, &u);
+
+    if (e == CKPT_OK)
+        e = get_info(c, u.buf, &info);
+    if (e == CKPT_OK)
+        *id = info->id;
+    ckpt_info_free(info);
+    return e;
+}
+
+ckpt_err ckpt_alias_set(ckpt_client *c, const char *run, const char *name, int64_t id,
+                        int64_t if_match, int64_t *previous)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    char body[64], cond[64];
+    unsigned attempts = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = check_alias(c, run, name)) != CKPT_OK)
+        return e;
+    if (id <= 0 || if_match < CKPT_ALIAS_CREATE)
+        return refuse(c, "invalid_id", "checkpoint ids are positive");
+    url_add(&u, "%s/v1/runs/%s/aliases/%s", c->base_url, run, name);
+    snprintf(body, sizeof(body), "{\"id\":%" PRId64 "}", id);
+    if (if_match > 0)
+        snprintf(cond, sizeof(cond), "If-Match: \"%" PRId64 "\"", if_match);
+    else
+        snprintf(cond, sizeof(cond), "If-None-Match: *");
+    e = exchange(c, "PUT", u.buf, body, if_match == CKPT_ALIAS_ANY ? NULL : cond, 200, &rs,
+                 &attempts);
+    if (e == CKPT_OK && (e = body_json(c, &rs, &root)) == CKPT_OK) {
+        int64_t prev = 0;
+        int has = 0;
+        if (!get_int(root, "previous", &has, &prev))
+            e = fail(c, CKPT_E_PROTOCOL, "the server's alias answer is malformed");
+        else if (previous)
+            *previous = has ? prev : 0;
+    } else if (e == CKPT_E_PRECONDITION && attempts > 1) {
+        /* A retry: the first attempt may have moved the alias and lost its
+         * answer, so the condition now fails against our own change. */
+        int64_t now = 0;
+        char saved[CKPT_ERRMSG_MAX];
+        snprintf(saved, sizeof(saved), "%s", c->last_error);
+        if (alias_current(c, run, name, &now) == CKPT_OK && now == id) {
+            clear_error(c);
+            c->last_status = 200;
+            e = CKPT_OK;
+            if (previous)
+                *previous = if_match > 0 ? if_match : 0;
+        } else {
+            snprintf(c->last_error, sizeof(c->last_error), "%s", saved);
+            snprintf(c->last_code, sizeof(c->last_code), "precondition_failed");
+            c->last_status = 412;
+        }
+    }
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+ckpt_err ckpt_alias_delete(ckpt_client *c, const char *run, const char *name, int64_t if_match)
+{
+    struct url u = {0};
+    struct http_response rs;
+    char cond[64];
+    unsigned attempts = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = check_alias(c, run, name)) != CKPT_OK)
+        return e;
+    if (if_match < 0)
+        return refuse(c, "invalid_id", "checkpoint ids are positive");
+    url_add(&u, "%s/v1/runs/%s/aliases/%s", c->base_url, run, name);
+    snprintf(cond, sizeof(cond), "If-Match: \"%" PRId64 "\"", if_match);
+    e = exchange(c, "DELETE", u.buf, NULL, if_match > 0 ? cond : NULL, 204, &rs, &attempts);
+    /* A retry whose first attempt deleted it but lost the answer. */
+    if (e == CKPT_E_NOT_FOUND && attempts > 1) {
+        clear_error(c);
+        e = CKPT_OK;
+    }
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+void ckpt_alias_list_free(ckpt_alias_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++) {
+        free(list->items[i].name);
+        free(list->items[i].updated_at);
+    }
+    free(list->items);
+    free(list);
+}
+
+static size_t count_children(const struct jnode *arr)
+{
+    size_t n = 0;
+    for (const struct jnode *x = arr ? arr->child : NULL; x; x = x->next)
+        n++;
+    return n;
+}
+
+ckpt_err ckpt_aliases(ckpt_client *c, const char *run, ckpt_alias_list **out)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    ckpt_alias_list *list = NULL;
+    const struct jnode *arr;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    if ((e = check_run(c, run)) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/runs/%s/aliases", c->base_url, run);
+    e = exchange(c, "GET", u.buf, NULL, NULL, 200, &rs, NULL);
+    if (e != CKPT_OK || (e = body_json(c, &rs, &root)) != CKPT_OK)
+        goto done;
+    if (!(arr = ckpt_jparse_get(root, "aliases")) || arr->type != JT_ARRAY) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's alias listing is malformed");
+        goto done;
+    }
+    size_t n = count_children(arr);
+    if (!(list = calloc(1, sizeof(*list))) || (n && !(list->items = calloc(n, sizeof(*list->items))))) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (const struct jnode *x = arr->child; x; x = x->next) {
+        ckpt_alias *a = &list->items[list->count++];
+        const struct jnode *computed = ckpt_jparse_get(x, "computed");
+        const struct jnode *updated = ckpt_jparse_get(x, "updated_at");
+        a->name = dup_str(ckpt_jparse_get(x, "name"));
+        a->computed = computed && computed->type == JT_BOOL && computed->b;
+        if (updated && updated->type == JT_STRING && !(a->updated_at = strdup(updated->str))) {
+            e = fail(c, CKPT_E_NOMEM, "out of memory");
+            goto done;
+        }
+        if (!a->name || !get_int(x, "id", NULL, &a->id)) {
+            e = fail(c, CKPT_E_PROTOCOL, "the server's alias listing is malformed");
+            goto done;
+        }
+    }
+    *out = list;
+    list = NULL;
+done:
+    ckpt_alias_list_free(list);
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+/* "<int>(s|m|h|d)", as the server takes it. */
+static bool valid_duration(const char *s)
+{
+    size_t n = s ? strlen(s) : 0, digits = 0;
+    while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    return digits > 0 && digits <= 12 && digits + 1 == n && strchr("smhd", s[digits]);
+}
+
+/* The policy as the JSON body of PUT .../policy, into buf. */
+static ckpt_err policy_json(ckpt_client *c, const ckpt_policy *p, char *buf, size_t size)
+{
+    struct url j = {0}; /* a bounded string builder; the name is historical */
+    const char *sep = "";
+
+    if (!p)
+        return refuse(c, "invalid_policy", "policy is NULL");
+    if (!p->keep_last && !p->n_keep_best && !p->keep_every_field && !p->keep_within)
+        return refuse(c, "invalid_policy", "a policy needs at least one rule");
+    if (p->keep_last < 0 || p->keep_last > POLICY_RULE_MAX)
+        return refuse(c, "invalid_policy", "keep_last must be 1 to %d", POLICY_RULE_MAX);
+    if (p->n_keep_best && !p->keep_best)
+        return refuse(c, "invalid_policy", "keep_best is NULL");
+    url_add(&j, "{");
+    if (p->keep_last) {
+        url_add(&j, "\"keep_last\":%" PRId64, p->keep_last);
+        sep = ",";
+    }
+    if (p->n_keep_best) {
+        url_add(&j, "%s\"keep_best\":[", sep);
+        for (size_t i = 0; i < p->n_keep_best; i++) {
+            const ckpt_keep_best *b = &p->keep_best[i];
+            if (!valid_name(b->metric))
+                return refuse(c, "invalid_policy", "keep_best metric '%s' is not a valid name",
+                              b->metric ? b->metric : "(null)");
+            if (b->k < 1 || b->k > POLICY_RULE_MAX)
+                return refuse(c, "invalid_policy", "keep_best k must be 1 to %d", POLICY_RULE_MAX);
+            url_add(&j, "%s{\"metric\":\"%s\",\"mode\":\"%s\",\"k\":%" PRId64 "}", i ? "," : "",
+                    b->metric, b->maximize ? "max" : "min", b->k);
+        }
+        url_add(&j, "]");
+        sep = ",";
+    }
+    if (p->keep_every_field) {
+        if (strcmp(p->keep_every_field, "epoch") != 0 && strcmp(p->keep_every_field, "step") != 0)
+            return refuse(c, "invalid_policy", "keep_every field must be epoch or step");
+        if (p->keep_every_n < 1 || p->keep_every_n > POLICY_RULE_MAX)
+            return refuse(c, "invalid_policy", "keep_every n must be 1 to %d", POLICY_RULE_MAX);
+        url_add(&j, "%s\"keep_every\":{\"field\":\"%s\",\"n\":%" PRId64 "}", sep,
+                p->keep_every_field, p->keep_every_n);
+        sep = ",";
+    }
+    if (p->keep_within) {
+        if (!valid_duration(p->keep_within))
+            return refuse(c, "invalid_policy", "keep_within must be <integer>s|m|h|d, not '%s'",
+                          p->keep_within);
+        url_add(&j, "%s\"keep_within\":\"%s\"", sep, p->keep_within);
+    }
+    url_add(&j, "}");
+    if (j.overflow || j.len >= size)
+        return refuse(c, "invalid_policy", "the policy is too large");
+    memcpy(buf, j.buf, j.len + 1);
+    return CKPT_OK;
+}
+
+ckpt_err ckpt_policy_set(ckpt_client *c, const char *run, const ckpt_policy *policy,
+                         int64_t **dropped, size_t *n_dropped)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    char body[POLICY_JSON_MAX];
+    int64_t *ids = NULL;
+    size_t n = 0;
+    ckpt_err e;
+
+    if (dropped)
+        *dropped = NULL;
+    if (n_dropped)
+        *n_dropped = 0;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = check_run(c, run)) != CKPT_OK || (e = policy_json(c, policy, body, sizeof(body))) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/runs/%s/policy", c->base_url, run);
+    e = exchange(c, "PUT", u.buf, body, NULL, 200, &rs, NULL);
+    if (e != CKPT_OK || (e = body_json(c, &rs, &root)) != CKPT_OK)
+        goto done;
+    const struct jnode *arr = ckpt_jparse_get(root, "dropped");
+    if (arr && arr->type != JT_ARRAY) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's policy answer is malformed");
+        goto done;
+    }
+    size_t count = count_children(arr);
+    if (count && !(ids = calloc(count, sizeof(*ids)))) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (const struct jnode *x = arr ? arr->child : NULL; x; x = x->next) {
+        if (x->type != JT_NUMBER || !x->is_int) {
+            e = fail(c, CKPT_E_PROTOCOL, "the server's policy answer is malformed");
+            goto done;
+        }
+        ids[n++] = x->i;
+    }
+    if (dropped) {
+        *dropped = ids;
+        ids = NULL;
+    }
+    if (n_dropped)
+        *n_dropped = n;
+done:
+    free(ids);
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+void ckpt_policy_free(ckpt_policy *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_keep_best; i++)
+        free((char *)p->keep_best[i].metric);
+    free((ckpt_keep_best *)p->keep_best);
+    free((char *)p->keep_every_field);
+    free((char *)p->keep_within);
+    free(p);
+}
+
+/* A policy object from the server into a new ckpt_policy. */
+static ckpt_err policy_from_json(ckpt_client *c, const struct jnode *o, ckpt_policy **out)
+{
+    ckpt_policy *p = calloc(1, sizeof(*p));
+    const struct jnode *best = ckpt_jparse_get(o, "keep_best"), *every = ckpt_jparse_get(o, "keep_every");
+    const struct jnode *within = ckpt_jparse_get(o, "keep_within");
+    int has = 0;
+
+    if (!p)
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    if (o->type != JT_OBJECT)
+        goto bad;
+    if (ckpt_jparse_get(o, "keep_last") && !get_int(o, "keep_last", &has, &p->keep_last))
+        goto bad;
+    if (best && best->type == JT_ARRAY) {
+        size_t n = count_children(best);
+        ckpt_keep_best *rules = n ? calloc(n, sizeof(*rules)) : NULL;
+        if (n && !rules)
+            goto nomem;
+        p->keep_best = rules;
+        for (const struct jnode *x = best->child; x; x = x->next) {
+            ckpt_keep_best *r = &rules[p->n_keep_best++];
+            const struct jnode *mode = ckpt_jparse_get(x, "mode");
+            r->metric = dup_str(ckpt_jparse_get(x, "metric"));
+            r->maximize = mode && mode->type == JT_STRING && strcmp(mode->str, "max") == 0;
+            if (!r->metric || !get_int(x, "k", NULL, &r->k))
+                goto bad;
+        }
+    } else if (best && best->type != JT_NULL) {
+        goto bad;
+    }
+    if (every && every->type == JT_OBJECT) {
+        p->keep_every_field = dup_str(ckpt_jparse_get(every, "field"));
+        if (!p->keep_every_field || !get_int(every, "n", NULL, &p->keep_every_n))
+            goto bad;
+    }
+    if (within && within->type == JT_STRING && !(p->keep_within = strdup(within->str)))
+        goto nomem;
+    *out = p;
+    return CKPT_OK;
+bad:
+    ckpt_policy_free(p);
+    return fail(c, CKPT_E_PROTOCOL, "the server's policy is malformed");
+nomem:
+    ckpt_policy_free(p);
+    return fail(c, CKPT_E_NOMEM, "out of memory");
+}
+
+ckpt_err ckpt_policy_get(ckpt_client *c, const char *run, ckpt_policy **out, int *from_default)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    if ((e = check_run(c, run)) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/runs/%s/policy", c->base_url, run);
+    e = exchange(c, "GET", u.buf, NULL, NULL, 200, &rs, NULL);
+    if (e != CKPT_OK || (e = body_json(c, &rs, &root)) != CKPT_OK)
+        goto done;
+    const struct jnode *pol = ckpt_jparse_get(root, "policy"), *src = ckpt_jparse_get(root, "source");
+    if (!pol || (pol->type != JT_NULL && pol->type != JT_OBJECT)) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's policy answer is malformed");
+        goto done;
+    }
+    if (pol->type == JT_OBJECT && (e = policy_from_json(c, pol, out)) != CKPT_OK)
+        goto done;
+    if (from_default)
+        *from_default = src && src->type == JT_STRING && strcmp(src->str, "default") == 0;
+done:
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+ckpt_err ckpt_policy_delete(ckpt_client *c, const char *run)
+{
+    struct url u = {0};
+    struct http_response rs;
+    unsigned attempts = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = check_run(c, run)) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/runs/%s/policy", c->base_url, run);
+    e = exchange(c, "DELETE", u.buf, NULL, NULL, 204, &rs, &attempts);
+    if (e == CKPT_E_NOT_FOUND && attempts > 1) {
+        clear_error(c);
+        e = CKPT_OK;
+    }
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+void ckpt_plan_free(ckpt_plan *plan)
+{
+    if (!plan)
+        return;
+    for (size_t i = 0; i < plan->count; i++) {
+        for (size_t r = 0; r < plan->items[i].n_reasons; r++)
+            free(plan->items[i].reasons[r]);
+        free(plan->items[i].reasons);
+    }
+    free(plan->items);
+    free(plan);
+}
+
+ckpt_err ckpt_policy_plan(ckpt_client *c, const char *run, ckpt_plan **out)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    ckpt_plan *plan = NULL;
+    const struct jnode *arr;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    if ((e = check_run(c, run)) != CKPT_OK)
+        return e;
+    url_add(&u, "%s/v1/runs/%s/policy/plan", c->base_url, run);
+    e = exchange(c, "GET", u.buf, NULL, NULL, 200, &rs, NULL);
+    if (e != CKPT_OK || (e = body_json(c, &rs, &root)) != CKPT_OK)
+        goto done;
+    if (!(arr = ckpt_jparse_get(root, "checkpoints")) || arr->type != JT_ARRAY) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's plan is malformed");
+        goto done;
+    }
+    size_t n = count_children(arr);
+    if (!(plan = calloc(1, sizeof(*plan))) || (n && !(plan->items = calloc(n, sizeof(*plan->items))))) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (const struct jnode *x = arr->child; x; x = x->next) {
+        ckpt_plan_item *it = &plan->items[plan->count++];
+        const struct jnode *action = ckpt_jparse_get(x, "action"), *reasons = ckpt_jparse_get(x, "reasons");
+        if (!get_int(x, "id", NULL, &it->id) || !action || action->type != JT_STRING ||
+            (reasons && reasons->type != JT_ARRAY)) {
+            e = fail(c, CKPT_E_PROTOCOL, "the server's plan is malformed");
+            goto done;
+        }
+        it->keep = strcmp(action->str, "keep") == 0;
+        size_t nr = count_children(reasons);
+        if (nr && !(it->reasons = calloc(nr, sizeof(*it->reasons)))) {
+            e = fail(c, CKPT_E_NOMEM, "out of memory");
+            goto done;
+        }
+        for (const struct jnode *r = reasons ? reasons->child : NULL; r; r = r->next) {
+            if (r->type != JT_STRING) {
+                e = fail(c, CKPT_E_PROTOCOL, "the server's plan is malformed");
+                goto done;
+            }
+            if (!(it->reasons[it->n_reasons] = strdup(r->str))) {
+                e = fail(c, CKPT_E_NOMEM, "out of memory");
+                goto done;
+            }
+            it->n_reasons++;
+        }
+    }
+    *out = plan;
+    plan = NULL;
+done:
+    ckpt_plan_free(plan);
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+void ckpt_lease_free(ckpt_lease *lease)
+{
+    if (!lease)
+        return;
+    free(lease->expires_at);
+    free(lease);
+}
+
+static bool valid_lease(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+ckpt_err ckpt_lease_take(ckpt_client *c, int64_t id, long ttl_s, ckpt_lease **out)
+{
+    struct url u = {0};
+    struct http_response rs;
+    struct jnode *root = NULL;
+    ckpt_lease *l = NULL;
+    ckpt_err e;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!out)
+        return fail(c, CKPT_E_INVALID_ARG, "out is NULL");
+    if (id <= 0)
+        return refuse(c, "invalid_id", "checkpoint ids are positive");
+    if (ttl_s < 0 || ttl_s > 86400)
+        return refuse(c, "invalid_parameter", "ttl must be 1 to 86400 seconds (0: the default)");
+    url_add(&u, "%s/v1/checkpoints/%" PRId64 "/lease", c->base_url, id);
+    if (ttl_s)
+        url_param_i64(&u, "ttl", ttl_s);
+    e = exchange(c, "POST", u.buf, NULL, NULL, 201, &rs, NULL);
+    if (e != CKPT_OK || (e = body_json(c, &rs, &root)) != CKPT_OK)
+        goto done;
+    const struct jnode *jl = ckpt_jparse_get(root, "lease");
+    if (!(l = calloc(1, sizeof(*l)))) {
+        e = fail(c, CKPT_E_NOMEM, "out of memory");
+        goto done;
+    }
+    l->expires_at = dup_str(ckpt_jparse_get(root, "expires_at"));
+    if (!jl || jl->type != JT_STRING || !valid_lease(jl->str) || !l->expires_at ||
+        !get_int(root, "id", NULL, &l->id)) {
+        e = fail(c, CKPT_E_PROTOCOL, "the server's lease answer is malformed");
+        goto done;
+    }
+    memcpy(l->lease, jl->str, 33);
+    *out = l;
+    l = NULL;
+done:
+    ckpt_lease_free(l);
+    ckpt_jparse_free(root);
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+ckpt_err ckpt_lease_release(ckpt_client *c, const char *lease)
+{
+    struct url u = {0};
+    struct http_response rs;
+    unsigned attempts = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if (!valid_lease(lease))
+        return refuse(c, "invalid_parameter", "a lease id is 32 lowercase hex digits");
+    url_add(&u, "%s/v1/leases/%s", c->base_url, lease);
+    e = exchange(c, "DELETE", u.buf, NULL, NULL, 204, &rs, &attempts);
+    if (e == CKPT_E_NOT_FOUND && attempts > 1) {
+        clear_error(c);
+        e = CKPT_OK;
+    }
+    ckpt_http_response_release(&rs);
+    return e;
+}
+
+struct watch {
+    ckpt_watch_fn fn;
+    void *ud;
+    bool stop;
+    struct timespec last_tick;
+};
+
+/* libcurl's progress beat while a long poll waits: let the caller stop. */
+static int watch_tick(void *ud)
+{
+    struct watch *w = ud;
+    struct timespec now;
+
+    if (w->stop)
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - w->last_tick.tv_sec) * 1000 + (now.tv_nsec - w->last_tick.tv_nsec) / 1000000;
+    if (ms < WATCH_TICK_MS)
+        return 0;
+    w->last_tick = now;
+    if (w->fn(w->ud, NULL) != 0)
+        w->stop = true;
+    return w->stop;
+}
+
+/* Sleep ms in slices, ticking; true when the caller asked to stop. */
+static bool watch_sleep(struct watch *w, long ms)
+{
+    while (ms > 0 && !w->stop) {
+        long slice = ms < WATCH_TICK_MS ? ms : WATCH_TICK_MS;
+        struct timespec ts = {0, slice * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        ms -= slice;
+        watch_tick(w);
+    }
+    return w->stop;
+}
+
+/* The id of run's newest checkpoint, 0 when it has none. */
+static ckpt_err newest_id(ckpt_client *c, const char *run, int64_t *id)
+{
+    ckpt_list_opts o = {.run = run, .desc = 1};
+    ckpt_list list = {0};
+    char *next = NULL;
+    ckpt_err e = list_page_into(c, &o, NULL, 1, &list, &next);
+
+    free(next);
+    *id = 0;
+    if (e == CKPT_OK && list.count)
+        *id = list.items[0].id;
+    else if (e == CKPT_E_NOT_FOUND)
+        e = CKPT_OK; /* no checkpoint yet: everything will be new */
+    for (size_t i = 0; i < list.count; i++)
+        info_release(&list.items[i]);
+    free(list.items);
+    return e;
+}
+
+ckpt_err ckpt_watch(ckpt_client *c, const char *run, int64_t after_id, ckpt_watch_fn fn,
+                    void *userdata)
+{
+    struct watch w = {.fn = fn, .ud = userdata};
+    unsigned failures = 0;
+    ckpt_err e;
+
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    clear_error(c);
+    if ((e = check_run(c, run)) != CKPT_OK)
+        return e;
+    if (!fn)
+        return fail(c, CKPT_E_INVALID_ARG, "callback is NULL");
+    if (after_id < CKPT_WATCH_NEW)
+        return refuse(c, "invalid_parameter", "after_id must be 0 or more, or CKPT_WATCH_NEW");
+    clock_gettime(CLOCK_MONOTONIC, &w.last_tick);
+    if (after_id == CKPT_WATCH_NEW && (e = newest_id(c, run, &after_id)) != CKPT_OK)
+        return e;
+    for (;;) {
+        struct url u = {0};
+        struct http_request rq = {.method = "GET", .tick = watch_tick, .tick_ud = &w,
+                                  .extra_stall_s = WATCH_WAIT_S};
+        struct http_response rs;
+        struct timespec t0, t1;
+        ckpt_list list = {0};
+        char *next = NULL;
+        size_t fresh = 0;
+
+        url_add(&u, "%s/v1/runs/%s/checkpoints", c->base_url, run);
+        url_param_i64(&u, "after_id", after_id);
+        url_param_i64(&u, "wait", WATCH_WAIT_S);
+        rq.url = u.buf;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = ckpt_http_perform(c, &rq, &rs);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        c->last_status = rs.status;
+        if (w.stop) {
+            ckpt_http_response_release(&rs);
+            clear_error(c);
+            return CKPT_OK;
+        }
+        if (r < 0 && rs.aborted) {
+            e = fail(c, CKPT_E_ABORTED, "%s", rs.error);
+            ckpt_http_response_release(&rs);
+            return e;
+        }
+        if (r < 0 || rs.status >= 500) {
+            /* Transient: retry with the client's policy, as perform() does. */
+            e = r < 0 ? fail(c, CKPT_E_NETWORK, "%s", rs.error) : status_error(c, &rs);
+            ckpt_http_response_release(&rs);
+            if (failures >= c->max_retries) {
+                size_t n = strlen(c->last_error);
+                snprintf(c->last_error + n, sizeof(c->last_error) - n, " (after %u attempts)",
+                         failures + 1);
+                return e;
+            }
+            if (watch_sleep(&w, backoff_wait_ms(c, failures++)))
+                return CKPT_OK;
+            continue;
+        }
+        failures = 0;
+        if (rs.status != 200) {
+            e = status_error(c, &rs);
+            ckpt_http_response_release(&rs);
+            return e;
+        }
+        e = parse_page(c, &rs, &list, &next);
+        ckpt_http_response_release(&rs);
+        free(next);
+        for (size_t i = 0; i < list.count && e == CKPT_OK && !w.stop; i++) {
+            if (list.items[i].id <= after_id)
+                continue;
+            after_id = list.items[i].id;
+            fresh++;
+            if (fn(userdata, &list.items[i]) != 0)
+                w.stop = true;
+        }
+        for (size_t i = 0; i < list.count; i++)
+            info_release(&list.items[i]);
+        free(list.items);
+        if (e != CKPT_OK)
+            return e;
+        if (w.stop) {
+            clear_error(c);
+            return CKPT_OK;
+        }
+        /* A server that answers at once with nothing new (no long poll)
+         * must not turn this loop into a busy one. */
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (!fresh && ms < 1000 && watch_sleep(&w, 1000 - ms)) {
+            clear_error(c);
+            return CKPT_OK;
+        }
+    }
 }

@@ -63,6 +63,7 @@ typedef enum {
     CKPT_E_INTEGRITY = 9,   /* SHA-256 mismatch either way, or checkpoint_corrupt */
     CKPT_E_PROTOCOL = 10,   /* the server's answer made no sense */
     CKPT_E_ABORTED = 11,    /* a callback asked to stop */
+    CKPT_E_PRECONDITION = 12, /* 412: a compare-and-swap lost (the alias moved or exists) */
 } ckpt_err;
 
 /* A static English name for code ("checkpoint not found"); never NULL. */
@@ -190,20 +191,39 @@ CKPT_API ckpt_err ckpt_push_stream(ckpt_client *c, const ckpt_meta *meta, ckpt_r
 
 /* ---- pull -------------------------------------------------------------- */
 
-typedef enum { CKPT_REF_ID, CKPT_REF_BEST, CKPT_REF_LATEST } ckpt_ref_kind;
+typedef enum {
+    CKPT_REF_ID,
+    CKPT_REF_BEST,
+    CKPT_REF_LATEST,
+    CKPT_REF_ALIAS,  /* a named alias of a run (server-computed or user-set) */
+    CKPT_REF_RESUME, /* the run's newest committed checkpoint that is not corrupt */
+} ckpt_ref_kind;
 
 /* Which checkpoint to fetch. Build one with the ckpt_ref_* helpers. */
 typedef struct {
     ckpt_ref_kind kind;
     int64_t id;         /* CKPT_REF_ID */
-    const char *run;    /* CKPT_REF_BEST, CKPT_REF_LATEST */
-    const char *metric; /* CKPT_REF_BEST: "loss" or a metric name; NULL means "loss" */
+    const char *run;    /* CKPT_REF_BEST, CKPT_REF_LATEST, CKPT_REF_ALIAS, CKPT_REF_RESUME */
+    const char *metric; /* CKPT_REF_BEST: "loss" or a metric name; NULL means "loss".
+                         * CKPT_REF_ALIAS: the alias name (the field is shared so the
+                         * struct keeps its size and ABI). */
     int maximize;       /* CKPT_REF_BEST: 1 for the highest value, 0 for the lowest */
 } ckpt_ref;
 
 CKPT_API ckpt_ref ckpt_ref_id(int64_t id);
 CKPT_API ckpt_ref ckpt_ref_best(const char *run, const char *metric, int maximize);
 CKPT_API ckpt_ref ckpt_ref_latest(const char *run);
+
+/* The checkpoint alias name of run points at ("production", or the computed
+ * "latest", "best", "resume"). ckpt_get of it is "alias get"; ckpt_pull_*
+ * resolve it to one checkpoint id first, so a retry never mixes the bytes
+ * of two checkpoints even if the alias moves meanwhile. A missing alias is
+ * CKPT_E_NOT_FOUND (code "alias_not_found"). */
+CKPT_API ckpt_ref ckpt_ref_alias(const char *run, const char *name);
+
+/* The checkpoint to restart run from: the newest committed one that is not
+ * corrupt (GET /v1/runs/RUN/resume). CKPT_E_NOT_FOUND when there is none. */
+CKPT_API ckpt_ref ckpt_ref_resume(const char *run);
 
 /* Download to path. The bytes go to a temporary file beside path, are
  * checked against the server's SHA-256, fsynced, and only then renamed over
@@ -280,6 +300,178 @@ CKPT_API ckpt_err ckpt_runs(ckpt_client *c, ckpt_run_list **out);
 
 /* Free a run list; NULL is a no-op. */
 CKPT_API void ckpt_run_list_free(ckpt_run_list *list);
+
+/* ---- lifecycle: pins, aliases, retention, leases, watch ------------------ */
+
+/* Pin checkpoint id: retention never drops a pinned checkpoint. Idempotent.
+ * *out (may be NULL) gets the checkpoint. CKPT_E_NOT_FOUND when there is no
+ * such checkpoint. */
+CKPT_API ckpt_err ckpt_pin(ckpt_client *c, int64_t id, ckpt_info **out);
+
+/* Unpin checkpoint id (retention may then drop it). Idempotent. */
+CKPT_API ckpt_err ckpt_unpin(ckpt_client *c, int64_t id, ckpt_info **out);
+
+/* if_match values of ckpt_alias_set and ckpt_alias_delete besides an id. */
+#define CKPT_ALIAS_ANY 0     /* unconditional */
+#define CKPT_ALIAS_CREATE (-1) /* ckpt_alias_set only: only if the alias does not exist yet */
+
+/* Point alias name of run at checkpoint id (which must belong to run and
+ * not be corrupt). if_match makes it a compare-and-swap: an id > 0 means
+ * "only if the alias points at that id now", CKPT_ALIAS_CREATE "only if it
+ * does not exist", CKPT_ALIAS_ANY no condition. A lost condition is
+ * CKPT_E_PRECONDITION (HTTP 412, code "precondition_failed") and changes
+ * nothing. *previous (may be NULL) gets the id the alias pointed at before,
+ * 0 when it was new. Names follow run-name rules; "latest", "best" and
+ * "resume" are computed by the server and refused (CKPT_E_REFUSED,
+ * "alias_reserved"). Retried like every call; a retry whose first attempt
+ * succeeded but lost its answer is recognised and reported as success. */
+CKPT_API ckpt_err ckpt_alias_set(ckpt_client *c, const char *run, const char *name, int64_t id,
+                                 int64_t if_match, int64_t *previous);
+
+/* Delete alias name of run; if_match > 0 deletes it only while it points at
+ * that id (else CKPT_E_PRECONDITION). CKPT_E_NOT_FOUND when it does not
+ * exist. */
+CKPT_API ckpt_err ckpt_alias_delete(ckpt_client *c, const char *run, const char *name,
+                                    int64_t if_match);
+
+typedef struct {
+    char *name;
+    int64_t id;       /* the checkpoint it points at */
+    int computed;     /* 1: latest, best, resume, maintained by the server */
+    char *updated_at; /* RFC 3339 of the last change; NULL for computed aliases */
+} ckpt_alias;
+
+typedef struct {
+    ckpt_alias *items; /* count entries, sorted by name, owned by the list */
+    size_t count;
+} ckpt_alias_list;
+
+/* Every alias of run, computed ones included. CKPT_E_NOT_FOUND when the run
+ * has neither checkpoints nor aliases. */
+CKPT_API ckpt_err ckpt_aliases(ckpt_client *c, const char *run, ckpt_alias_list **out);
+
+/* Free an alias list; NULL is a no-op. */
+CKPT_API void ckpt_alias_list_free(ckpt_alias_list *list);
+
+/* One keep_best rule: keep the k best checkpoints by metric. */
+typedef struct {
+    const char *metric; /* "loss" or a metric name */
+    int maximize;       /* 1: highest values are best; 0: lowest (like loss) */
+    int64_t k;          /* 1..1000000 */
+} ckpt_keep_best;
+
+/* A retention policy: the union of its rules (a checkpoint is kept if any
+ * rule keeps it). Zero-initialise and set the rules wanted; at least one.
+ * Whatever the policy, the server always keeps the latest checkpoint and
+ * pinned, aliased and leased ones. As returned by ckpt_policy_get, every
+ * pointer is owned by the ckpt_policy and freed with it. */
+typedef struct {
+    int64_t keep_last;              /* 1..1000000; 0: no such rule */
+    const ckpt_keep_best *keep_best; /* n_keep_best rules */
+    size_t n_keep_best;
+    const char *keep_every_field;   /* "epoch" or "step"; NULL: no such rule */
+    int64_t keep_every_n;           /* 1..1000000: keep every n-th epoch or step */
+    const char *keep_within;        /* "<int>s|m|h|d", e.g. "48h"; NULL: no such rule */
+} ckpt_policy;
+
+/* Set run's retention policy, replacing any it had, and apply it at once.
+ * Checks the rules before any request (CKPT_E_INVALID_ARG, code
+ * "invalid_policy"). *dropped (may be NULL) gets the ids the policy dropped,
+ * *n_dropped their count; free(*dropped). */
+CKPT_API ckpt_err ckpt_policy_set(ckpt_client *c, const char *run, const ckpt_policy *policy,
+                                  int64_t **dropped, size_t *n_dropped);
+
+/* The policy that applies to run. *out gets it, or NULL when none applies
+ * (everything is kept); free with ckpt_policy_free. *from_default (may be
+ * NULL) gets 1 when it is the server's --default-policy rather than the
+ * run's own. */
+CKPT_API ckpt_err ckpt_policy_get(ckpt_client *c, const char *run, ckpt_policy **out,
+                                  int *from_default);
+
+/* Free a policy from ckpt_policy_get; NULL is a no-op. */
+CKPT_API void ckpt_policy_free(ckpt_policy *policy);
+
+/* Drop run's own policy (the server default, if any, applies again).
+ * CKPT_E_NOT_FOUND (code "policy_not_found") when it had none. */
+CKPT_API ckpt_err ckpt_policy_delete(ckpt_client *c, const char *run);
+
+typedef struct {
+    int64_t id;
+    int keep;       /* 1: kept, 0: the policy would drop it */
+    char **reasons; /* n_reasons rules that keep it: "latest", "pinned", "best 2 of 3 by loss" */
+    size_t n_reasons;
+} ckpt_plan_item;
+
+typedef struct {
+    ckpt_plan_item *items; /* ascending id, owned by the plan */
+    size_t count;
+} ckpt_plan;
+
+/* What the current policy keeps and drops in run, changing nothing. */
+CKPT_API ckpt_err ckpt_policy_plan(ckpt_client *c, const char *run, ckpt_plan **out);
+
+/* Free a plan; NULL is a no-op. */
+CKPT_API void ckpt_plan_free(ckpt_plan *plan);
+
+typedef struct {
+    char lease[33];   /* the lease id, 32 lowercase hex digits */
+    int64_t id;       /* the leased checkpoint */
+    char *expires_at; /* RFC 3339, owned by the ckpt_lease */
+} ckpt_lease;
+
+/* Take a reader lease on checkpoint id for ttl_s seconds (1..86400; 0 means
+ * the server default, 600): retention never drops it until the lease is
+ * released or expires. Free *out with ckpt_lease_free. Retried like every
+ * call: an attempt whose answer was lost may leave an extra lease behind,
+ * which only expires (it never keeps a checkpoint longer than ttl_s). */
+CKPT_API ckpt_err ckpt_lease_take(ckpt_client *c, int64_t id, long ttl_s, ckpt_lease **out);
+
+/* Release a lease before it expires. CKPT_E_NOT_FOUND when it is unknown
+ * (or already expired); a string that is not 32 lowercase hex digits is
+ * CKPT_E_INVALID_ARG ("invalid_parameter") without a request. */
+CKPT_API ckpt_err ckpt_lease_release(ckpt_client *c, const char *lease);
+
+/* Free a lease; NULL is a no-op. */
+CKPT_API void ckpt_lease_free(ckpt_lease *lease);
+
+/* Called by ckpt_watch once per new checkpoint, in ascending id order, with
+ * info owned by the library (valid during the call); and with info NULL
+ * about once a second while it waits, so the caller can stop it. Return 0
+ * to go on, non-zero to stop. */
+typedef int (*ckpt_watch_fn)(void *userdata, const ckpt_info *info);
+
+/* Start after the newest checkpoint of the run at the time of the call. */
+#define CKPT_WATCH_NEW (-1)
+
+/* Follow run: long-poll the server (GET .../checkpoints?after_id=N&wait=S)
+ * and call fn for every checkpoint committed with an id above after_id
+ * (0: all of them, from the first; CKPT_WATCH_NEW: only those committed from
+ * now on). The run need not exist yet. Runs until fn returns non-zero, then
+ * returns CKPT_OK. Network failures and 5xx answers are retried with the
+ * client's retry policy (set_retries: that many consecutive failures, with
+ * backoff; the count restarts after each answer), so a restarting server
+ * costs nothing; other failures end the watch with their error. Each long
+ * poll asks the server to wait up to 30 seconds, and the stall timeout of
+ * ckpt_client_set_timeouts is extended by as much for it, so a quiet run is
+ * not a network failure. The client must not be used by another thread
+ * meanwhile (see Threads above).
+ *
+ * Example: print each new checkpoint's id until a signal handler sets stop.
+ *
+ *     static volatile sig_atomic_t stop;
+ *     static int on_ckpt(void *ud, const ckpt_info *in)
+ *     {
+ *         (void)ud;
+ *         if (in)
+ *             printf("%" PRId64 "\n", in->id);
+ *         return stop;
+ *     }
+ *     ...
+ *     if (ckpt_watch(c, "demo", CKPT_WATCH_NEW, on_ckpt, NULL) != CKPT_OK)
+ *         fprintf(stderr, "watch failed: %s\n", ckpt_client_last_error(c));
+ */
+CKPT_API ckpt_err ckpt_watch(ckpt_client *c, const char *run, int64_t after_id, ckpt_watch_fn fn,
+                             void *userdata);
 
 #ifdef __cplusplus
 }

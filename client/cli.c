@@ -1,5 +1,6 @@
 /*
- * cli.c - the `ckpt` command: push, pull, ls, runs, show, rm against a
+ * cli.c - the `ckpt` command: push, pull, ls, runs, show, rm, and the
+ * lifecycle commands (policy, pin, unpin, alias, lease, watch) against a
  * ckptd server. Uses libckpt's public API only.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@ enum exit_code {
     EXIT_REFUSED = 2,   /* the server refused (4xx) */
     EXIT_INTEGRITY = 3, /* a SHA-256 mismatch */
     EXIT_FAILURE_ = 4,  /* network or server failure after retries */
+    EXIT_PRECONDITION = 5, /* --if-match / --create lost: the alias moved or exists */
 };
 
 static const char usage_text[] =
@@ -47,6 +49,33 @@ static const char usage_text[] =
     "        show one checkpoint's metadata\n"
     "  rm ID delete a checkpoint\n"
     "\n"
+    "lifecycle commands:\n"
+    "  pull RUN --alias NAME [-o FILE]\n"
+    "  pull RUN --resume [-o FILE]\n"
+    "        download what alias NAME points at, or the newest checkpoint that is\n"
+    "        not corrupt (where to restart from)\n"
+    "  pin ID / unpin ID\n"
+    "        keep checkpoint ID whatever the retention policy / stop doing so\n"
+    "  alias set RUN NAME ID [--if-match ID | --create]\n"
+    "        point alias NAME of RUN at checkpoint ID; --if-match only if it points\n"
+    "        at that id now, --create only if it does not exist (else exit 5)\n"
+    "  alias get RUN NAME | alias delete RUN NAME [--if-match ID] | alias list RUN\n"
+    "        show, delete or list aliases (latest, best and resume are computed)\n"
+    "  policy set RUN [--keep-last N] [--keep-best METRIC:min|max:K]...\n"
+    "                 [--keep-every epoch|step:N] [--keep-within DURATION]\n"
+    "        set RUN's retention policy (a checkpoint is kept if any rule keeps it;\n"
+    "        DURATION is <integer>s|m|h|d) and apply it at once\n"
+    "  policy get RUN | policy delete RUN | policy plan RUN\n"
+    "        show or drop the policy; plan shows what it keeps and drops, and why\n"
+    "  lease ID [--ttl SECONDS]\n"
+    "        take a reader lease: retention keeps ID until it expires (default 600 s)\n"
+    "  lease release LEASE\n"
+    "        release a lease early\n"
+    "  watch RUN [--after ID]\n"
+    "        print each new checkpoint of RUN as it is committed, one line each\n"
+    "        (JSON lines with --json), until interrupted (Ctrl-C exits 0);\n"
+    "        --after ID starts after ID instead of after the newest\n"
+    "\n"
     "global options:\n"
     "  --url URL      server (default $CKPT_URL, else http://127.0.0.1:8420)\n"
     "  --token TOKEN  bearer token (default $CKPT_TOKEN)\n"
@@ -67,7 +96,8 @@ static const char usage_text[] =
     "  2  the server refused the request (for example: no such checkpoint)\n"
     "  3  integrity failure: SHA-256 mismatch; nothing was stored, no file was\n"
     "     written (with -o -, discard what was already written to the output)\n"
-    "  4  network or server failure, after retries\n";
+    "  4  network or server failure, after retries\n"
+    "  5  precondition failed: alias --if-match/--create lost to another change\n";
 
 struct cli {
     ckpt_client *client;
@@ -104,6 +134,7 @@ static int exit_for(ckpt_err e)
     case CKPT_E_NETWORK:
     case CKPT_E_SERVER:
     case CKPT_E_PROTOCOL: return EXIT_FAILURE_;
+    case CKPT_E_PRECONDITION: return EXIT_PRECONDITION;
     }
     return EXIT_FAILURE_;
 }
@@ -207,7 +238,16 @@ static void json_number(double v)
     fputs(buf, stdout);
 }
 
+static void print_info_json_with(const ckpt_info *in, const char *extra);
+
 static void print_info_json(const ckpt_info *in)
+{
+    print_info_json_with(in, "");
+}
+
+/* The checkpoint as JSON, with extra (",\"name\":value" members) before the
+ * closing brace: what a command knows beyond ckpt_info. */
+static void print_info_json_with(const ckpt_info *in, const char *extra)
 {
     printf("{\"id\":%" PRId64 ",\"run\":", in->id);
     json_string(in->run);
@@ -238,7 +278,9 @@ static void print_info_json(const ckpt_info *in)
     json_string(in->sha256);
     fputs(",\"created_at\":", stdout);
     json_string(in->created_at);
-    fputs(in->corrupt ? ",\"corrupt\":true}" : ",\"corrupt\":false}", stdout);
+    fputs(in->corrupt ? ",\"corrupt\":true" : ",\"corrupt\":false", stdout);
+    fputs(extra, stdout);
+    putchar('}');
 }
 
 static void print_info_human(const ckpt_info *in)
@@ -409,23 +451,28 @@ static int cmd_push(struct cli *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
-/* ID, or RUN with --best/--latest, into a ref. */
-static bool parse_ref(const char *arg, bool best, bool latest, const char *metric, bool max,
-                      bool min_given, ckpt_ref *ref)
+/* ID, or RUN with --best/--latest/--alias/--resume, into a ref. */
+static bool parse_ref(const char *arg, bool best, bool latest, const char *alias, bool resume,
+                      const char *metric, bool max, bool min_given, ckpt_ref *ref)
 {
     int64_t id;
-    if (best && latest) {
-        usage_error("--best and --latest exclude each other");
+    if ((int)best + (int)latest + (alias != NULL) + (int)resume > 1) {
+        usage_error("--best, --latest, --alias and --resume exclude each other");
         return false;
     }
     if (best) {
         *ref = ckpt_ref_best(arg, metric, max);
     } else if (latest) {
         *ref = ckpt_ref_latest(arg);
+    } else if (alias) {
+        *ref = ckpt_ref_alias(arg, alias);
+    } else if (resume) {
+        *ref = ckpt_ref_resume(arg);
     } else if (parse_i64(arg, &id) && id > 0) {
         *ref = ckpt_ref_id(id);
     } else {
-        usage_error("'%s' is not a checkpoint id; for a run, add --best or --latest", arg);
+        usage_error("'%s' is not a checkpoint id; for a run, add --best, --latest, --alias NAME "
+                    "or --resume", arg);
         return false;
     }
     if ((metric || max || min_given) && !best) {
@@ -441,10 +488,11 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         {"best", no_argument, NULL, 'b'},         {"latest", no_argument, NULL, 'L'},
         {"metric", required_argument, NULL, 'm'}, {"max", no_argument, NULL, 'x'},
         {"min", no_argument, NULL, 'n'},          {"output", required_argument, NULL, 'o'},
+        {"alias", required_argument, NULL, 'a'},  {"resume", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
-    bool best = false, latest = false, max = false, min_given = false;
-    const char *metric = NULL, *out = NULL;
+    bool best = false, latest = false, max = false, min_given = false, resume = false;
+    const char *metric = NULL, *out = NULL, *alias = NULL;
     char path[300];
     ckpt_info *info = NULL;
     ckpt_ref ref;
@@ -463,14 +511,16 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
             min_given = true;
             break;
         case 'o': out = optarg; break;
+        case 'a': alias = optarg; break;
+        case 'R': resume = true; break;
         default: return usage_error("pull: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
         }
     }
     if (argc - optind != 1)
         return usage_error("usage: ckpt pull ID | RUN --best [--metric NAME] [--max] | RUN --latest "
-                           "[-o FILE]"),
+                           "| RUN --alias NAME | RUN --resume [-o FILE]"),
                EXIT_USAGE;
-    if (!parse_ref(argv[optind], best, latest, metric, max, min_given, &ref))
+    if (!parse_ref(argv[optind], best, latest, alias, resume, metric, max, min_given, &ref))
         return EXIT_USAGE;
 
     /* Resolve to one checkpoint first: it names the default file, and the
@@ -668,6 +718,577 @@ static int cmd_rm(struct cli *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- lifecycle commands -------------------------------------------------- */
+
+/* ID argument i of argv, or a usage error. */
+static bool id_arg(const char *s, int64_t *id)
+{
+    if (!parse_i64(s, id) || *id <= 0) {
+        usage_error("'%s' is not a checkpoint id", s);
+        return false;
+    }
+    return true;
+}
+
+static int cmd_pin_op(struct cli *cli, int argc, char **argv, bool pin)
+{
+    int64_t id;
+    ckpt_info *info = NULL;
+    int r = parse_id_arg(argc, argv, pin ? "ckpt pin ID" : "ckpt unpin ID", &id);
+    if (r != EXIT_OK)
+        return r;
+    ckpt_err e = pin ? ckpt_pin(cli->client, id, &info) : ckpt_unpin(cli->client, id, &info);
+    if (e != CKPT_OK)
+        return report(cli, pin ? "pin" : "unpin", e);
+    if (cli->json) {
+        print_info_json_with(info, pin ? ",\"pinned\":true" : ",\"pinned\":false");
+        putchar('\n');
+    } else if (!cli->quiet) {
+        printf("%s checkpoint %" PRId64 " of run %s\n", pin ? "pinned" : "unpinned", info->id,
+               info->run);
+    }
+    ckpt_info_free(info);
+    return EXIT_OK;
+}
+
+static int cmd_pin(struct cli *cli, int argc, char **argv)
+{
+    return cmd_pin_op(cli, argc, argv, true);
+}
+
+static int cmd_unpin(struct cli *cli, int argc, char **argv)
+{
+    return cmd_pin_op(cli, argc, argv, false);
+}
+
+static const char alias_usage[] =
+    "usage: ckpt alias set RUN NAME ID [--if-match ID | --create] | alias get RUN NAME | "
+    "alias delete RUN NAME [--if-match ID] | alias list RUN";
+
+static int cmd_alias(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"if-match", required_argument, NULL, 'i'},
+        {"create", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t if_match = CKPT_ALIAS_ANY, id = 0, previous = 0;
+    bool create = false, has_match = false;
+    ckpt_err e;
+    int c;
+
+    optind = 0; /* 0, not 1: GNU getopt then starts afresh */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (!id_arg(optarg, &if_match))
+                return EXIT_USAGE;
+            has_match = true;
+            break;
+        case 'c': create = true; break;
+        default: return usage_error("alias: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
+        }
+    }
+    int n = argc - optind;
+    char **a = argv + optind;
+    const char *sub = n > 0 ? a[0] : "";
+    if (has_match && create)
+        return usage_error("--if-match and --create exclude each other"), EXIT_USAGE;
+    if ((create && strcmp(sub, "set") != 0) ||
+        (has_match && strcmp(sub, "set") != 0 && strcmp(sub, "delete") != 0))
+        return usage_error("--if-match goes with alias set or delete, --create with set"),
+               EXIT_USAGE;
+
+    if (strcmp(sub, "set") == 0 && n == 4) {
+        if (!id_arg(a[3], &id))
+            return EXIT_USAGE;
+        e = ckpt_alias_set(cli->client, a[1], a[2], id, create ? CKPT_ALIAS_CREATE : if_match,
+                           &previous);
+        if (e == CKPT_E_PRECONDITION) {
+            report(cli, "alias set", e);
+            if (create)
+                fprintf(stderr, "ckpt: alias '%s' of run %s already exists (--create)\n", a[2],
+                        a[1]);
+            else
+                fprintf(stderr, "ckpt: alias '%s' of run %s no longer points at %" PRId64
+                        " (--if-match): someone else moved it; nothing was changed\n",
+                        a[2], a[1], if_match);
+            return EXIT_PRECONDITION;
+        }
+        if (e != CKPT_OK)
+            return report(cli, "alias set", e);
+        if (cli->json) {
+            fputs("{\"run\":", stdout);
+            json_string(a[1]);
+            fputs(",\"name\":", stdout);
+            json_string(a[2]);
+            printf(",\"id\":%" PRId64 ",\"previous\":", id);
+            if (previous)
+                printf("%" PRId64 "}\n", previous);
+            else
+                puts("null}");
+        } else if (!cli->quiet) {
+            if (previous)
+                printf("alias %s of run %s -> checkpoint %" PRId64 " (was %" PRId64 ")\n", a[2],
+                       a[1], id, previous);
+            else
+                printf("alias %s of run %s -> checkpoint %" PRId64 " (new)\n", a[2], a[1], id);
+        }
+        return EXIT_OK;
+    }
+    if (strcmp(sub, "get") == 0 && n == 3) {
+        ckpt_ref ref = ckpt_ref_alias(a[1], a[2]);
+        ckpt_info *info = NULL;
+        e = ckpt_get(cli->client, &ref, &info);
+        if (e != CKPT_OK)
+            return report(cli, "alias get", e);
+        if (cli->json) {
+            print_info_json(info);
+            putchar('\n');
+        } else {
+            print_info_human(info);
+        }
+        ckpt_info_free(info);
+        return EXIT_OK;
+    }
+    if (strcmp(sub, "delete") == 0 && n == 3) {
+        e = ckpt_alias_delete(cli->client, a[1], a[2], if_match);
+        if (e == CKPT_E_PRECONDITION) {
+            report(cli, "alias delete", e);
+            fprintf(stderr, "ckpt: alias '%s' of run %s no longer points at %" PRId64
+                    " (--if-match); nothing was deleted\n", a[2], a[1], if_match);
+            return EXIT_PRECONDITION;
+        }
+        if (e != CKPT_OK)
+            return report(cli, "alias delete", e);
+        if (cli->json) {
+            fputs("{\"run\":", stdout);
+            json_string(a[1]);
+            fputs(",\"deleted\":", stdout);
+            json_string(a[2]);
+            puts("}");
+        } else if (!cli->quiet) {
+            printf("deleted alias %s of run %s\n", a[2], a[1]);
+        }
+        return EXIT_OK;
+    }
+    if (strcmp(sub, "list") == 0 && n == 2) {
+        ckpt_alias_list *list = NULL;
+        e = ckpt_aliases(cli->client, a[1], &list);
+        if (e != CKPT_OK)
+            return report(cli, "alias list", e);
+        if (cli->json) {
+            putchar('[');
+            for (size_t i = 0; i < list->count; i++) {
+                const ckpt_alias *al = &list->items[i];
+                fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+                json_string(al->name);
+                printf(",\"id\":%" PRId64 ",\"computed\":%s,\"updated_at\":", al->id,
+                       al->computed ? "true" : "false");
+                if (al->updated_at)
+                    json_string(al->updated_at);
+                else
+                    fputs("null", stdout);
+                putchar('}');
+            }
+            puts("]");
+        } else {
+            printf("%-32s %10s  %-8s  %s\n", "NAME", "ID", "KIND", "UPDATED");
+            for (size_t i = 0; i < list->count; i++) {
+                const ckpt_alias *al = &list->items[i];
+                char when[64] = "-";
+                if (al->updated_at)
+                    local_time(al->updated_at, when, sizeof(when));
+                printf("%-32s %10" PRId64 "  %-8s  %s\n", al->name, al->id,
+                       al->computed ? "computed" : "user", when);
+            }
+        }
+        ckpt_alias_list_free(list);
+        return EXIT_OK;
+    }
+    return usage_error("%s", alias_usage), EXIT_USAGE;
+}
+
+/* "loss:min:3" into a keep_best rule; name points into spec's copy buf. */
+static bool parse_keep_best(const char *spec, char *buf, size_t size, ckpt_keep_best *rule)
+{
+    char *mode, *k;
+    int64_t kv;
+
+    if (strlen(spec) >= size)
+        return false;
+    memcpy(buf, spec, strlen(spec) + 1);
+    if (!(mode = strchr(buf, ':')) || !(k = strchr(mode + 1, ':')))
+        return false;
+    *mode++ = '\0';
+    *k++ = '\0';
+    if (!*buf || (strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0) || !parse_i64(k, &kv) ||
+        kv < 1)
+        return false;
+    rule->metric = buf;
+    rule->maximize = strcmp(mode, "max") == 0;
+    rule->k = kv;
+    return true;
+}
+
+static void print_policy_json(const ckpt_policy *p)
+{
+    const char *sep = "";
+    putchar('{');
+    if (p->keep_last) {
+        printf("\"keep_last\":%" PRId64, p->keep_last);
+        sep = ",";
+    }
+    if (p->n_keep_best) {
+        printf("%s\"keep_best\":[", sep);
+        for (size_t i = 0; i < p->n_keep_best; i++) {
+            fputs(i ? ",{\"metric\":" : "{\"metric\":", stdout);
+            json_string(p->keep_best[i].metric);
+            printf(",\"mode\":\"%s\",\"k\":%" PRId64 "}", p->keep_best[i].maximize ? "max" : "min",
+                   p->keep_best[i].k);
+        }
+        putchar(']');
+        sep = ",";
+    }
+    if (p->keep_every_field) {
+        printf("%s\"keep_every\":{\"field\":", sep);
+        json_string(p->keep_every_field);
+        printf(",\"n\":%" PRId64 "}", p->keep_every_n);
+        sep = ",";
+    }
+    if (p->keep_within) {
+        printf("%s\"keep_within\":", sep);
+        json_string(p->keep_within);
+    }
+    putchar('}');
+}
+
+static void print_policy_human(const ckpt_policy *p)
+{
+    if (p->keep_last)
+        printf("keep-last:   %" PRId64 "\n", p->keep_last);
+    for (size_t i = 0; i < p->n_keep_best; i++)
+        printf("keep-best:   %s:%s:%" PRId64 "\n", p->keep_best[i].metric,
+               p->keep_best[i].maximize ? "max" : "min", p->keep_best[i].k);
+    if (p->keep_every_field)
+        printf("keep-every:  %s:%" PRId64 "\n", p->keep_every_field, p->keep_every_n);
+    if (p->keep_within)
+        printf("keep-within: %s\n", p->keep_within);
+}
+
+#define CLI_MAX_KEEP_BEST 32
+
+static int policy_set(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"keep-last", required_argument, NULL, 'l'},   {"keep-best", required_argument, NULL, 'b'},
+        {"keep-every", required_argument, NULL, 'e'},  {"keep-within", required_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    ckpt_keep_best best[CLI_MAX_KEEP_BEST];
+    char names[CLI_MAX_KEEP_BEST][160], every[16];
+    ckpt_policy p = {.keep_best = best};
+    int64_t *dropped = NULL;
+    size_t n_dropped = 0;
+    int c;
+
+    optind = 0; /* 0, not 1: GNU getopt then starts afresh */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (!parse_i64(optarg, &p.keep_last) || p.keep_last < 1)
+                return usage_error("--keep-last needs a positive integer, not '%s'", optarg),
+                       EXIT_USAGE;
+            break;
+        case 'b':
+            if (p.n_keep_best == CLI_MAX_KEEP_BEST)
+                return usage_error("at most %d --keep-best", CLI_MAX_KEEP_BEST), EXIT_USAGE;
+            if (!parse_keep_best(optarg, names[p.n_keep_best], sizeof(names[0]),
+                                 &best[p.n_keep_best]))
+                return usage_error("--keep-best needs METRIC:min|max:K, not '%s'", optarg),
+                       EXIT_USAGE;
+            p.n_keep_best++;
+            break;
+        case 'e': {
+            const char *colon = strchr(optarg, ':');
+            size_t flen = colon ? (size_t)(colon - optarg) : 0;
+            if (!colon || flen >= sizeof(every) || !parse_i64(colon + 1, &p.keep_every_n) ||
+                p.keep_every_n < 1)
+                return usage_error("--keep-every needs epoch:N or step:N, not '%s'", optarg),
+                       EXIT_USAGE;
+            memcpy(every, optarg, flen);
+            every[flen] = '\0';
+            if (strcmp(every, "epoch") != 0 && strcmp(every, "step") != 0)
+                return usage_error("--keep-every needs epoch:N or step:N, not '%s'", optarg),
+                       EXIT_USAGE;
+            p.keep_every_field = every;
+            break;
+        }
+        case 'w': p.keep_within = optarg; break;
+        default: return usage_error("policy set: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2)
+        return usage_error("usage: ckpt policy set RUN [--keep-last N] [--keep-best "
+                           "METRIC:min|max:K]... [--keep-every epoch|step:N] [--keep-within DUR]"),
+               EXIT_USAGE;
+    const char *run = argv[optind + 1];
+    if (!p.keep_last && !p.n_keep_best && !p.keep_every_field && !p.keep_within)
+        return usage_error("policy set needs at least one --keep-* rule"), EXIT_USAGE;
+    ckpt_err e = ckpt_policy_set(cli->client, run, &p, &dropped, &n_dropped);
+    if (e != CKPT_OK)
+        return report(cli, "policy set", e);
+    if (cli->json) {
+        fputs("{\"run\":", stdout);
+        json_string(run);
+        fputs(",\"policy\":", stdout);
+        print_policy_json(&p);
+        fputs(",\"dropped\":[", stdout);
+        for (size_t i = 0; i < n_dropped; i++)
+            printf(i ? ",%" PRId64 : "%" PRId64, dropped[i]);
+        puts("]}");
+    } else if (!cli->quiet) {
+        printf("policy of run %s set; dropped %zu checkpoint%s", run, n_dropped,
+               n_dropped == 1 ? "" : "s");
+        for (size_t i = 0; i < n_dropped; i++)
+            printf("%s%" PRId64, i ? " " : ": ", dropped[i]);
+        putchar('\n');
+    }
+    free(dropped);
+    return EXIT_OK;
+}
+
+static int cmd_policy(struct cli *cli, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    ckpt_err e;
+
+    if (strcmp(sub, "set") == 0)
+        return policy_set(cli, argc, argv);
+    if (argc != 3 || (strcmp(sub, "get") != 0 && strcmp(sub, "delete") != 0 &&
+                      strcmp(sub, "plan") != 0))
+        return usage_error("usage: ckpt policy set RUN [--keep-* ...] | policy get RUN | "
+                           "policy delete RUN | policy plan RUN"),
+               EXIT_USAGE;
+    const char *run = argv[2];
+    if (strcmp(sub, "get") == 0) {
+        ckpt_policy *p = NULL;
+        int from_default = 0;
+        if ((e = ckpt_policy_get(cli->client, run, &p, &from_default)) != CKPT_OK)
+            return report(cli, "policy get", e);
+        const char *source = !p ? "none" : from_default ? "default" : "run";
+        if (cli->json) {
+            fputs("{\"run\":", stdout);
+            json_string(run);
+            fputs(",\"policy\":", stdout);
+            if (p)
+                print_policy_json(p);
+            else
+                fputs("null", stdout);
+            printf(",\"source\":\"%s\"}\n", source);
+        } else if (!p) {
+            printf("run %s has no retention policy: every checkpoint is kept\n", run);
+        } else {
+            printf("source:      %s\n", from_default ? "server default (--default-policy)" : "run");
+            print_policy_human(p);
+        }
+        ckpt_policy_free(p);
+        return EXIT_OK;
+    }
+    if (strcmp(sub, "delete") == 0) {
+        if ((e = ckpt_policy_delete(cli->client, run)) != CKPT_OK)
+            return report(cli, "policy delete", e);
+        if (cli->json) {
+            fputs("{\"run\":", stdout);
+            json_string(run);
+            puts(",\"policy\":null}");
+        } else if (!cli->quiet) {
+            printf("deleted the retention policy of run %s\n", run);
+        }
+        return EXIT_OK;
+    }
+    ckpt_plan *plan = NULL;
+    if ((e = ckpt_policy_plan(cli->client, run, &plan)) != CKPT_OK)
+        return report(cli, "policy plan", e);
+    if (cli->json) {
+        fputs("{\"run\":", stdout);
+        json_string(run);
+        fputs(",\"checkpoints\":[", stdout);
+        for (size_t i = 0; i < plan->count; i++) {
+            const ckpt_plan_item *it = &plan->items[i];
+            printf("%s{\"id\":%" PRId64 ",\"action\":\"%s\",\"reasons\":[", i ? "," : "", it->id,
+                   it->keep ? "keep" : "drop");
+            for (size_t r = 0; r < it->n_reasons; r++) {
+                if (r)
+                    putchar(',');
+                json_string(it->reasons[r]);
+            }
+            fputs("]}", stdout);
+        }
+        puts("]}");
+    } else {
+        printf("%10s  %-6s  %s\n", "ID", "ACTION", "REASONS");
+        for (size_t i = 0; i < plan->count; i++) {
+            const ckpt_plan_item *it = &plan->items[i];
+            printf("%10" PRId64 "  %-6s  ", it->id, it->keep ? "keep" : "drop");
+            for (size_t r = 0; r < it->n_reasons; r++)
+                printf("%s%s", r ? ", " : "", it->reasons[r]);
+            if (!it->n_reasons)
+                putchar('-');
+            putchar('\n');
+        }
+    }
+    ckpt_plan_free(plan);
+    return EXIT_OK;
+}
+
+static int cmd_lease(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ttl", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t id, ttl = 0;
+    int c;
+
+    optind = 0; /* 0, not 1: GNU getopt then starts afresh */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (!parse_i64(optarg, &ttl) || ttl < 1 || ttl > 86400)
+                return usage_error("--ttl needs 1 to 86400 seconds, not '%s'", optarg), EXIT_USAGE;
+            break;
+        default: return usage_error("lease: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
+        }
+    }
+    int n = argc - optind;
+    char **a = argv + optind;
+    if (n == 2 && strcmp(a[0], "release") == 0) {
+        ckpt_err e = ckpt_lease_release(cli->client, a[1]);
+        if (e != CKPT_OK)
+            return report(cli, "lease release", e);
+        if (cli->json) {
+            fputs("{\"released\":", stdout);
+            json_string(a[1]);
+            puts("}");
+        } else if (!cli->quiet) {
+            printf("released lease %s\n", a[1]);
+        }
+        return EXIT_OK;
+    }
+    if (n != 1)
+        return usage_error("usage: ckpt lease ID [--ttl SECONDS] | lease release LEASE"), EXIT_USAGE;
+    if (!id_arg(a[0], &id))
+        return EXIT_USAGE;
+    ckpt_lease *l = NULL;
+    ckpt_err e = ckpt_lease_take(cli->client, id, (long)ttl, &l);
+    if (e != CKPT_OK)
+        return report(cli, "lease", e);
+    if (cli->json) {
+        printf("{\"lease\":\"%s\",\"id\":%" PRId64 ",\"expires_at\":", l->lease, l->id);
+        json_string(l->expires_at);
+        puts("}");
+    } else if (cli->quiet) {
+        puts(l->lease);
+    } else {
+        char when[64];
+        local_time(l->expires_at, when, sizeof(when));
+        printf("lease %s on checkpoint %" PRId64 " until %s\n", l->lease, l->id, when);
+    }
+    ckpt_lease_free(l);
+    return EXIT_OK;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    /* The first signal stops the watch at its next callback (within about
+     * a second); a second one, while it still waits, ends the process. */
+    if (interrupted)
+        _exit(128 + sig);
+    interrupted = 1;
+}
+
+struct watch_out {
+    struct cli *cli;
+    bool write_failed;
+};
+
+static int on_checkpoint(void *ud, const ckpt_info *in)
+{
+    struct watch_out *w = ud;
+    if (interrupted)
+        return 1;
+    if (!in)
+        return 0; /* still waiting */
+    if (w->cli->json) {
+        print_info_json(in);
+        putchar('\n');
+    } else {
+        /* Space-separated field=value pairs with no space inside a value, so
+         * that `read` and awk can split the line: bytes, and UTC times. */
+        char epoch[24] = "-", step[24] = "-", loss[32] = "-";
+        if (in->has_epoch)
+            snprintf(epoch, sizeof(epoch), "%" PRId64, in->epoch);
+        if (in->has_step)
+            snprintf(step, sizeof(step), "%" PRId64, in->step);
+        if (in->has_loss)
+            snprintf(loss, sizeof(loss), "%.6g", in->loss);
+        printf("%" PRId64 " run=%s epoch=%s step=%s loss=%s size=%" PRIu64 " created=%s sha256=%s",
+               in->id, in->run, epoch, step, loss, in->size, in->created_at, in->sha256);
+        for (size_t m = 0; m < in->n_metrics; m++)
+            printf(" %s=%.6g", in->metrics[m].name, in->metrics[m].value);
+        putchar('\n');
+    }
+    /* One line per checkpoint, at once: a pipe reader sees it as committed. */
+    if (fflush(stdout) != 0) {
+        w->write_failed = true;
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_watch(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"after", required_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t after = CKPT_WATCH_NEW;
+    struct watch_out w = {.cli = cli};
+    struct sigaction sa = {0};
+    int c;
+
+    optind = 0; /* 0, not 1: GNU getopt then starts afresh */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (!parse_i64(optarg, &after))
+                return usage_error("--after needs a checkpoint id (0 for all), not '%s'", optarg),
+                       EXIT_USAGE;
+            break;
+        default: return usage_error("watch: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1)
+        return usage_error("usage: ckpt watch RUN [--after ID] [--json]"), EXIT_USAGE;
+    /* No SA_RESTART: the handler only sets a flag the watch callback reads
+     * within a second, and the command then ends normally (exit 0). */
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    ckpt_err e = ckpt_watch(cli->client, argv[optind], after, on_checkpoint, &w);
+    if (w.write_failed) {
+        fprintf(stderr, "ckpt: cannot write output\n");
+        return EXIT_USAGE;
+    }
+    if (e != CKPT_OK)
+        return report(cli, "watch", e);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -681,7 +1302,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } commands[] = {{"push", cmd_push}, {"pull", cmd_pull}, {"ls", cmd_ls},
-                    {"runs", cmd_runs}, {"show", cmd_show}, {"rm", cmd_rm}};
+                    {"runs", cmd_runs}, {"show", cmd_show}, {"rm", cmd_rm},
+                    {"pin", cmd_pin},   {"unpin", cmd_unpin}, {"alias", cmd_alias},
+                    {"policy", cmd_policy}, {"lease", cmd_lease}, {"watch", cmd_watch}};
     struct cli cli = {0};
     const char *url = getenv("CKPT_URL"), *token = getenv("CKPT_TOKEN");
     const char *cacert = getenv("CKPT_CACERT");

@@ -242,6 +242,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     const struct http_request *rq = x->rq;
     uint64_t done, total;
 
+    if (rq->tick && rq->tick(rq->tick_ud) != 0) {
+        x->rs->aborted = true;
+        return 1;
+    }
     if (!x->c->progress || !rq->progress)
         return 0;
     if (rq->body && rq->body->kind != BODY_NONE) {
@@ -321,7 +325,8 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_ms < 1000 ? 1L : c->stall_ms / 1000);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     (c->stall_ms < 1000 ? 1L : c->stall_ms / 1000) + rq->extra_stall_s);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Bigger buffers than libcurl's 16 KiB / 64 KiB defaults: each buffer
      * is one write or read plus one hash update, and checkpoints are big. */

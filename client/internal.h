@@ -62,6 +62,9 @@ struct http_request {
     bool progress;          /* report this transfer to the progress callback */
     uint64_t progress_base; /* bytes done before this attempt (resume) */
     uint64_t progress_total;
+    int (*tick)(void *ud);  /* called on libcurl's progress beat; non-zero aborts */
+    void *tick_ud;
+    long extra_stall_s;     /* added to the stall timeout: a long poll is silent */
 };
 
 struct http_response {

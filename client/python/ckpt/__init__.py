@@ -17,6 +17,7 @@ import dataclasses
 import io
 import math
 import os
+import queue
 import tempfile
 import threading
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -25,7 +26,7 @@ from . import _native as _n
 
 __all__ = [
     "Client", "Checkpoint", "Run", "CkptError", "NotFound", "IntegrityError", "ServerError",
-    "ConnectionError", "AuthError", "InvalidArgument",
+    "ConnectionError", "AuthError", "InvalidArgument", "PreconditionFailed", "Alias",
 ]
 __version__ = "0.1.0"
 
@@ -70,7 +71,13 @@ class InvalidArgument(CkptError, ValueError):
     """A bad argument (run name, number, ...), refused before or by the server."""
 
 
+class PreconditionFailed(CkptError):
+    """A compare-and-swap lost (HTTP 412): the alias moved (if_match) or exists (create).
+    Nothing was changed."""
+
+
 _ERRORS = {
+    _n.E_PRECONDITION: PreconditionFailed,
     _n.E_NOT_FOUND: NotFound,
     _n.E_INTEGRITY: IntegrityError,
     _n.E_SERVER: ServerError,
@@ -107,6 +114,16 @@ class Run:
     best_loss: Optional[float]
     latest_epoch: Optional[int]
     updated_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    """A named pointer to a checkpoint of a run, as ``Client.aliases()`` lists them."""
+
+    name: str
+    id: int
+    computed: bool  # latest, best, resume: maintained by the server
+    updated_at: Optional[str]  # RFC 3339 of the last change; None for computed aliases
 
 
 def _checkpoint(info: "_n.Info") -> Checkpoint:
@@ -215,6 +232,9 @@ class Client:
         token = token if token is not None else (os.environ.get("CKPT_TOKEN") or None)
         ca_file = ca_file if ca_file is not None else (os.environ.get("CKPT_CACERT") or None)
         self.url = url
+        # Kept to open a second connection for watch(), which holds one for as long as it runs.
+        self._settings = (token, dict(retries=retries, connect_timeout=connect_timeout,
+                                      stall_timeout=stall_timeout, ca_file=ca_file))
         self._lock = threading.Lock()
         self._c = _n.lib.ckpt_client_new(url.encode(), token.encode() if token else None)
         if not self._c:
@@ -399,16 +419,17 @@ class Client:
     # -- refs, metadata ------------------------------------------------------
 
     @staticmethod
-    def _ref(id=None, run=None, best=False, metric="loss", mode="min", latest=False):
+    def _ref(id=None, run=None, best=False, metric="loss", mode="min", latest=False, alias=None,
+             resume=False):
         ref = _n.Ref()
         keep = []
         if id is not None:
-            if run is not None or best or latest:
-                raise InvalidArgument("give either id, or run with best/latest")
+            if run is not None or best or latest or alias is not None or resume:
+                raise InvalidArgument("give either id, or run with best/latest/alias/resume")
             ref.kind, ref.id = _n.REF_ID, int(id)
         elif run is not None:
-            if best and latest:
-                raise InvalidArgument("best and latest exclude each other")
+            if int(bool(best)) + int(bool(latest)) + int(alias is not None) + int(bool(resume)) > 1:
+                raise InvalidArgument("best, latest, alias and resume exclude each other")
             if mode not in ("min", "max"):
                 raise InvalidArgument("mode must be 'min' or 'max'", code="invalid_parameter")
             run_b = run.encode()
@@ -418,6 +439,13 @@ class Client:
                 metric_b = (metric or "loss").encode()
                 keep.append(metric_b)
                 ref.kind, ref.metric, ref.maximize = _n.REF_BEST, metric_b, mode == "max"
+            elif alias is not None:
+                # The C struct shares its metric field with the alias name (ckpt.h).
+                alias_b = alias.encode()
+                keep.append(alias_b)
+                ref.kind, ref.metric = _n.REF_ALIAS, alias_b
+            elif resume:
+                ref.kind = _n.REF_RESUME
             else:
                 ref.kind = _n.REF_LATEST
         else:
@@ -511,14 +539,17 @@ class Client:
 
     def download(self, id: Optional[int] = None, *, path, run: Optional[str] = None,
                  best: bool = False, metric: str = "loss", mode: str = "min",
-                 latest: bool = False) -> Checkpoint:
+                 latest: bool = False, alias: Optional[str] = None,
+                 resume: bool = False) -> Checkpoint:
         """Download a checkpoint to ``path``.
 
         The file appears (atomically, fsynced) only once its SHA-256 matched:
         a failed or corrupt download never creates or replaces ``path``.
-        Interrupted transfers resume where they stopped.
+        Interrupted transfers resume where they stopped. With ``run``, choose
+        ``best``, ``latest``, ``alias=NAME`` or ``resume`` (the newest
+        checkpoint that is not corrupt).
         """
-        ref, _keep = self._ref(id, run, best, metric, mode, latest)
+        ref, _keep = self._ref(id, run, best, metric, mode, latest, alias, resume)
         out = ctypes.POINTER(_n.Info)()
         with self._lock:
             self._check(_n.lib.ckpt_pull_file(self._handle(), ctypes.byref(ref),
@@ -526,10 +557,11 @@ class Client:
         return _take_info(out)
 
     def read(self, id: Optional[int] = None, *, run: Optional[str] = None, best: bool = False,
-             metric: str = "loss", mode: str = "min", latest: bool = False
-             ) -> Tuple[bytearray, Checkpoint]:
+             metric: str = "loss", mode: str = "min", latest: bool = False,
+             alias: Optional[str] = None, resume: bool = False) -> Tuple[bytearray, Checkpoint]:
         """The verified bytes of a checkpoint, in one buffer of exactly its size."""
-        info = self._get(id=id, run=run, best=best, metric=metric, mode=mode, latest=latest)
+        info = self._get(id=id, run=run, best=best, metric=metric, mode=mode, latest=latest,
+                         alias=alias, resume=resume)
         buf = bytearray(info.size)
         target = (ctypes.c_char * max(1, info.size)).from_buffer(buf) if info.size else None
         state = {"pos": 0}
@@ -553,13 +585,14 @@ class Client:
         return buf, _take_info(out)
 
     def open(self, id: Optional[int] = None, *, run: Optional[str] = None, best: bool = False,
-             metric: str = "loss", mode: str = "min", latest: bool = False):
+             metric: str = "loss", mode: str = "min", latest: bool = False,
+             alias: Optional[str] = None, resume: bool = False):
         """A readable binary stream of a checkpoint's bytes, verified before it is returned.
 
         The bytes are spooled to an anonymous temporary file, so memory use
         stays flat; the stream is positioned at 0. Close it when done.
         """
-        ref, _keep = self._ref(id, run, best, metric, mode, latest)
+        ref, _keep = self._ref(id, run, best, metric, mode, latest, alias, resume)
         f = tempfile.TemporaryFile()
         try:
             out = ctypes.POINTER(_n.Info)()
@@ -575,6 +608,7 @@ class Client:
 
     def load(self, id: Optional[int] = None, *, run: Optional[str] = None, best: bool = False,
              metric: str = "loss", mode: str = "min", latest: bool = False, map_location=None,
+             alias: Optional[str] = None, resume: bool = False,
              **torch_load_kwargs) -> Tuple[object, Checkpoint]:
         """``torch.load`` a checkpoint from the server: ``(obj, Checkpoint)``.
 
@@ -586,9 +620,10 @@ class Client:
         """
         import torch
 
-        if id is None and run is not None and not best:
+        if id is None and run is not None and not best and alias is None and not resume:
             latest = True
-        buf, info = self.read(id, run=run, best=best, metric=metric, mode=mode, latest=latest)
+        buf, info = self.read(id, run=run, best=best, metric=metric, mode=mode, latest=latest,
+                              alias=alias, resume=resume)
         reader = _MemoryReader(buf)
         try:
             obj = torch.load(reader, map_location=map_location, **torch_load_kwargs)
@@ -596,3 +631,233 @@ class Client:
             reader.close()
             del buf
         return obj, info
+
+    # -- lifecycle: pins, aliases, leases, resume, watch ---------------------
+
+    def _info_call(self, fn, *args) -> Checkpoint:
+        out = ctypes.POINTER(_n.Info)()
+        with self._lock:
+            self._check(fn(self._handle(), *args, ctypes.byref(out)))
+        return _take_info(out)
+
+    def pin(self, id: int) -> Checkpoint:
+        """Pin checkpoint ``id``: retention never drops it. Idempotent. Raises NotFound."""
+        return self._info_call(_n.lib.ckpt_pin, int(id))
+
+    def unpin(self, id: int) -> Checkpoint:
+        """Unpin checkpoint ``id``. Idempotent. Raises NotFound."""
+        return self._info_call(_n.lib.ckpt_unpin, int(id))
+
+    def resume(self, run: str) -> Checkpoint:
+        """The checkpoint to restart ``run`` from: the newest committed one that is not
+        corrupt. Raises NotFound when there is none. Fetch it with
+        ``download(run=run, resume=True, path=...)`` or ``load(run=run, resume=True)``."""
+        return self._get(run=run, resume=True)
+
+    def alias(self, run: str, name: str) -> Checkpoint:
+        """The checkpoint alias ``name`` of ``run`` points at (user-set, or the computed
+        "latest", "best", "resume"). Raises NotFound (code "alias_not_found")."""
+        return self._get(run=run, alias=name)
+
+    def set_alias(self, run: str, name: str, id: int, *, if_match: Optional[int] = None,
+                  create: bool = False) -> Optional[int]:
+        """Point alias ``name`` of ``run`` at checkpoint ``id``; returns the id it pointed at
+        before (None when it was new). ``if_match=ID``: only if it points at ID now;
+        ``create=True``: only if it does not exist. A lost condition raises
+        PreconditionFailed and changes nothing."""
+        if if_match is not None and create:
+            raise InvalidArgument("if_match and create exclude each other")
+        cond = _n.ALIAS_CREATE if create else (int(if_match) if if_match is not None
+                                                else _n.ALIAS_ANY)
+        if if_match is not None and cond <= 0:
+            raise InvalidArgument("if_match must be a checkpoint id", code="invalid_id")
+        prev = ctypes.c_int64(0)
+        with self._lock:
+            self._check(_n.lib.ckpt_alias_set(self._handle(), run.encode(), name.encode(),
+                                              int(id), cond, ctypes.byref(prev)))
+        return prev.value or None
+
+    def delete_alias(self, run: str, name: str, *, if_match: Optional[int] = None) -> None:
+        """Delete alias ``name`` of ``run`` (only while it points at ``if_match``, when
+        given: else PreconditionFailed). Raises NotFound when it does not exist."""
+        cond = _n.ALIAS_ANY if if_match is None else int(if_match)
+        if if_match is not None and cond <= 0:
+            raise InvalidArgument("if_match must be a checkpoint id", code="invalid_id")
+        with self._lock:
+            self._check(_n.lib.ckpt_alias_delete(self._handle(), run.encode(), name.encode(),
+                                                 cond))
+
+    def aliases(self, run: str) -> List[Alias]:
+        """Every alias of ``run``, computed ones included, sorted by name."""
+        out = ctypes.POINTER(_n.AliasList)()
+        with self._lock:
+            self._check(_n.lib.ckpt_aliases(self._handle(), run.encode(), ctypes.byref(out)))
+        try:
+            items = out.contents.items
+            return [Alias(name=items[i].name.decode(), id=items[i].id,
+                          computed=bool(items[i].computed),
+                          updated_at=items[i].updated_at.decode() if items[i].updated_at else None)
+                    for i in range(out.contents.count)]
+        finally:
+            _n.lib.ckpt_alias_list_free(out)
+
+    def lease(self, id: int, ttl: Optional[int] = None) -> Tuple[str, str]:
+        """Take a reader lease on checkpoint ``id`` for ``ttl`` seconds (1..86400, default
+        600): retention never drops it meanwhile. Returns ``(lease_id, expires_at)``."""
+        out = ctypes.POINTER(_n.Lease)()
+        with self._lock:
+            self._check(_n.lib.ckpt_lease_take(self._handle(), int(id), int(ttl or 0),
+                                               ctypes.byref(out)))
+        try:
+            return out.contents.lease.decode(), out.contents.expires_at.decode()
+        finally:
+            _n.lib.ckpt_lease_free(out)
+
+    def release_lease(self, lease: str) -> None:
+        """Release a lease before it expires. Raises NotFound when it is unknown."""
+        with self._lock:
+            self._check(_n.lib.ckpt_lease_release(self._handle(), lease.encode()))
+
+    def watch(self, run: str, after: Optional[int] = None) -> Iterator[Checkpoint]:
+        """Yield each new checkpoint of ``run`` as it is committed, in id order, forever.
+
+        ``after=None`` starts with checkpoints committed from now on; ``after=ID`` yields
+        those after ID first (0: all). The run need not exist yet. Network failures and
+        server errors are retried with the client's retry policy. The long poll runs on
+        a second connection in a background thread; leave the loop (``break``, or close
+        the generator) to stop it, which takes at most about a second. Errors that end
+        the watch are raised from the iterator.
+        """
+        token, settings = self._settings
+        wc = Client(self.url, token, **settings)
+        items: "queue.Queue" = queue.Queue()
+        stop = threading.Event()
+        run_b = run.encode()
+        after_id = _n.WATCH_NEW if after is None else int(after)
+
+        def on_checkpoint(_ud, info):
+            if stop.is_set():
+                return 1
+            if info:
+                items.put(_checkpoint(info.contents))
+            return 0
+
+        callback = _n.WATCH_FN(on_checkpoint)
+
+        def follow():
+            err = _n.lib.ckpt_watch(wc._c, run_b, after_id, callback, None)
+            try:
+                wc._check(err)
+                items.put(None)
+            except CkptError as e:
+                items.put(e)
+
+        thread = threading.Thread(target=follow, name="ckpt-watch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = items.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+            wc.close()
+
+    # -- retention policy ---------------------------------------------------
+
+    def set_policy(self, run: str, *, keep_last: Optional[int] = None,
+                   keep_best: Optional[List[Tuple[str, str, int]]] = None,
+                   keep_every: Optional[Tuple[str, int]] = None,
+                   keep_within: Optional[str] = None) -> List[int]:
+        """Set ``run``'s retention policy and apply it at once; returns the dropped ids.
+
+        A checkpoint is kept if any rule keeps it (and the latest, pinned, aliased
+        and leased ones always are): ``keep_last=N``; ``keep_best=[(metric, "min" or
+        "max", k), ...]``; ``keep_every=("epoch" or "step", n)``; ``keep_within="48h"``.
+        """
+        p = _n.Policy()
+        keep = []
+        if keep_last is not None:
+            p.keep_last = int(keep_last)
+            if p.keep_last <= 0:
+                raise InvalidArgument("keep_last must be positive", code="invalid_policy")
+        rules = list(keep_best or [])
+        if rules:
+            arr = (_n.KeepBest * len(rules))()
+            for i, (metric, mode, k) in enumerate(rules):
+                if mode not in ("min", "max"):
+                    raise InvalidArgument("keep_best mode must be 'min' or 'max'",
+                                          code="invalid_policy")
+                name = metric.encode()
+                keep.append(name)
+                arr[i].metric, arr[i].maximize, arr[i].k = name, mode == "max", int(k)
+            keep.append(arr)
+            p.keep_best, p.n_keep_best = arr, len(rules)
+        if keep_every is not None:
+            field = keep_every[0].encode()
+            keep.append(field)
+            p.keep_every_field, p.keep_every_n = field, int(keep_every[1])
+        if keep_within is not None:
+            within = keep_within.encode()
+            keep.append(within)
+            p.keep_within = within
+        ids = ctypes.POINTER(ctypes.c_int64)()
+        n = ctypes.c_size_t(0)
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_set(self._handle(), run.encode(), ctypes.byref(p),
+                                               ctypes.byref(ids), ctypes.byref(n)))
+        try:
+            return [ids[i] for i in range(n.value)]
+        finally:
+            _n.libc.free(ids)
+
+    def policy(self, run: str) -> Tuple[Optional[dict], str]:
+        """``(policy, source)``: the rules that apply to ``run`` as a dict in the server's
+        JSON shape (None: none applies, everything is kept) and where they come from:
+        "run", "default" (the server's --default-policy) or "none"."""
+        out = ctypes.POINTER(_n.Policy)()
+        from_default = ctypes.c_int(0)
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_get(self._handle(), run.encode(), ctypes.byref(out),
+                                               ctypes.byref(from_default)))
+        if not out:
+            return None, "none"
+        try:
+            p = out.contents
+            d: dict = {}
+            if p.keep_last:
+                d["keep_last"] = p.keep_last
+            if p.n_keep_best:
+                d["keep_best"] = [{"metric": p.keep_best[i].metric.decode(),
+                                   "mode": "max" if p.keep_best[i].maximize else "min",
+                                   "k": p.keep_best[i].k} for i in range(p.n_keep_best)]
+            if p.keep_every_field:
+                d["keep_every"] = {"field": p.keep_every_field.decode(), "n": p.keep_every_n}
+            if p.keep_within:
+                d["keep_within"] = p.keep_within.decode()
+            return d, "default" if from_default.value else "run"
+        finally:
+            _n.lib.ckpt_policy_free(out)
+
+    def delete_policy(self, run: str) -> None:
+        """Drop ``run``'s own policy. Raises NotFound when it has none."""
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_delete(self._handle(), run.encode()))
+
+    def plan(self, run: str) -> List[Tuple[int, str, List[str]]]:
+        """What the current policy keeps and drops, changing nothing:
+        ``[(id, "keep" or "drop", [reasons]), ...]`` in ascending id order."""
+        out = ctypes.POINTER(_n.Plan)()
+        with self._lock:
+            self._check(_n.lib.ckpt_policy_plan(self._handle(), run.encode(), ctypes.byref(out)))
+        try:
+            items = out.contents.items
+            return [(items[i].id, "keep" if items[i].keep else "drop",
+                     [items[i].reasons[r].decode() for r in range(items[i].n_reasons)])
+                    for i in range(out.contents.count)]
+        finally:
+            _n.lib.ckpt_plan_free(out)

@@ -20,8 +20,11 @@ E_AUTH = 8
 E_INTEGRITY = 9
 E_PROTOCOL = 10
 E_ABORTED = 11
+E_PRECONDITION = 12
 
-REF_ID, REF_BEST, REF_LATEST = 0, 1, 2
+REF_ID, REF_BEST, REF_LATEST, REF_ALIAS, REF_RESUME = 0, 1, 2, 3, 4
+ALIAS_ANY, ALIAS_CREATE = 0, -1
+WATCH_NEW = -1
 READ_ABORT = ctypes.c_size_t(-1).value
 
 
@@ -106,10 +109,61 @@ class RunList(ctypes.Structure):
     _fields_ = [("items", ctypes.POINTER(RunInfo)), ("count", ctypes.c_size_t)]
 
 
+class Alias(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("id", ctypes.c_int64),
+        ("computed", ctypes.c_int),
+        ("updated_at", ctypes.c_char_p),
+    ]
+
+
+class AliasList(ctypes.Structure):
+    _fields_ = [("items", ctypes.POINTER(Alias)), ("count", ctypes.c_size_t)]
+
+
+class Lease(ctypes.Structure):
+    _fields_ = [
+        ("lease", ctypes.c_char * 33),
+        ("id", ctypes.c_int64),
+        ("expires_at", ctypes.c_char_p),
+    ]
+
+
+class KeepBest(ctypes.Structure):
+    _fields_ = [("metric", ctypes.c_char_p), ("maximize", ctypes.c_int), ("k", ctypes.c_int64)]
+
+
+class Policy(ctypes.Structure):
+    _fields_ = [
+        ("keep_last", ctypes.c_int64),
+        ("keep_best", ctypes.POINTER(KeepBest)),
+        ("n_keep_best", ctypes.c_size_t),
+        ("keep_every_field", ctypes.c_char_p),
+        ("keep_every_n", ctypes.c_int64),
+        ("keep_within", ctypes.c_char_p),
+    ]
+
+
+class PlanItem(ctypes.Structure):
+    _fields_ = [
+        ("id", ctypes.c_int64),
+        ("keep", ctypes.c_int),
+        ("reasons", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_reasons", ctypes.c_size_t),
+    ]
+
+
+class Plan(ctypes.Structure):
+    _fields_ = [("items", ctypes.POINTER(PlanItem)), ("count", ctypes.c_size_t)]
+
+
 READ_FN = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
                            ctypes.c_size_t)
 WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
                             ctypes.c_size_t)
+
+WATCH_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(Info))
 
 
 def _candidates():
@@ -183,6 +237,28 @@ _sig("ckpt_list_page", _ERR, _P, ctypes.POINTER(ListOpts), ctypes.c_char_p, ctyp
 _sig("ckpt_list_free", None, ctypes.POINTER(List))
 _sig("ckpt_runs", _ERR, _P, ctypes.POINTER(ctypes.POINTER(RunList)))
 _sig("ckpt_run_list_free", None, ctypes.POINTER(RunList))
+
+_sig("ckpt_pin", _ERR, _P, ctypes.c_int64, ctypes.POINTER(ctypes.POINTER(Info)))
+_sig("ckpt_unpin", _ERR, _P, ctypes.c_int64, ctypes.POINTER(ctypes.POINTER(Info)))
+_sig("ckpt_alias_set", _ERR, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
+     ctypes.POINTER(ctypes.c_int64))
+_sig("ckpt_alias_delete", _ERR, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64)
+_sig("ckpt_aliases", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(AliasList)))
+_sig("ckpt_alias_list_free", None, ctypes.POINTER(AliasList))
+_sig("ckpt_lease_take", _ERR, _P, ctypes.c_int64, ctypes.c_long,
+     ctypes.POINTER(ctypes.POINTER(Lease)))
+_sig("ckpt_lease_release", _ERR, _P, ctypes.c_char_p)
+_sig("ckpt_lease_free", None, ctypes.POINTER(Lease))
+_sig("ckpt_watch", _ERR, _P, ctypes.c_char_p, ctypes.c_int64, WATCH_FN, ctypes.c_void_p)
+
+_sig("ckpt_policy_set", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(Policy),
+     ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), ctypes.POINTER(ctypes.c_size_t))
+_sig("ckpt_policy_get", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(Policy)),
+     ctypes.POINTER(ctypes.c_int))
+_sig("ckpt_policy_free", None, ctypes.POINTER(Policy))
+_sig("ckpt_policy_delete", _ERR, _P, ctypes.c_char_p)
+_sig("ckpt_policy_plan", _ERR, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(Plan)))
+_sig("ckpt_plan_free", None, ctypes.POINTER(Plan))
 
 libc = ctypes.CDLL(None)
 libc.free.argtypes = [ctypes.c_void_p]
