@@ -54,10 +54,10 @@ static bool writable(struct request *req)
     return true;
 }
 
-static const struct policy *default_policy(struct request *req)
+/* The default policy copied into *buf, or NULL when there is none. */
+static const struct policy *default_policy(struct request *req, struct policy *buf)
 {
-    struct store *s = req->app->store;
-    return s->has_default_policy ? &s->default_policy : NULL;
+    return store_default_policy(req->app->store, buf) ? buf : NULL;
 }
 
 /* ---- small JSON bodies ----------------------------------------------------- */
@@ -664,7 +664,8 @@ void api_policy(struct request *req)
         return;
     }
     int r = index_policy_get(req->app->store->index, req->arg_run, &p);
-    const struct policy *dflt = default_policy(req);
+    struct policy dflt_buf;
+    const struct policy *dflt = default_policy(req, &dflt_buf);
     if (r < 0 && r != -ENOENT) {
         respond_error(req, error_from_errno(r), NULL);
         return;
@@ -734,7 +735,8 @@ void api_plan(struct request *req)
     if (!check_run(req) || !check_params(req, none, false))
         return;
     json_init(&c.j, 1u << 26);
-    int r = index_plan(req->app->store->index, req->arg_run, default_policy(req), wall_ms(),
+    struct policy dflt_buf;
+    int r = index_plan(req->app->store->index, req->arg_run, default_policy(req, &dflt_buf), wall_ms(),
                        plan_json, &c);
     if (r < 0) {
         json_release(&c.j);

@@ -65,7 +65,7 @@ const struct config_key config_keys[] = {
      "most bytes of checkpoints to store; 0 = no limit but the disk"},
     {"reserve", CFG_SIZE, FIELD(reserve), "auto", 0, UINT64_MAX - 1, NULL, true, false, "BYTES",
      "free disk space uploads must leave; auto = 1% of the file system, at most 256M"},
-    {"default-policy", CFG_PATH, FIELD(default_policy), "", 0, 0, NULL, false, false, "FILE",
+    {"default-policy", CFG_PATH, FIELD(default_policy), "", 0, 0, NULL, true, false, "FILE",
      "retention policy for runs that have none of their own"},
     {"scrub-interval", CFG_DURATION, FIELD(scrub_interval), "7d", 0, SCRUB_INTERVAL_MAX, NULL,
      true, false, "DURATION", "re-verify every stored blob this often; 0 = never"},

@@ -463,26 +463,26 @@ static bool is_loopback(const char *host)
 
 int fsck_command(int argc, char **argv); /* fsck.c: ckptd fsck */
 
-/* Read and check a default-policy file; says why it fails on stderr. */
-static int load_policy_file(const char *path, struct policy *p)
+/* Read and check a default-policy file; err says why it fails. */
+static int load_policy_file(const char *path, struct policy *p, char *err, size_t err_size)
 {
-    char text[POLICY_BODY_MAX + 1], err[256];
+    char text[POLICY_BODY_MAX + 1], why[256];
     FILE *f = fopen(path, "rb");
     size_t n;
 
     if (!f) {
-        fprintf(stderr, "ckptd: cannot open default-policy '%s': %s\n", path, strerror(errno));
+        snprintf(err, err_size, "cannot open default-policy '%s': %s", path, strerror(errno));
         return -1;
     }
     n = fread(text, 1, sizeof(text), f);
     fclose(f);
     if (n > POLICY_BODY_MAX) {
-        fprintf(stderr, "ckptd: default-policy '%s' is larger than %d bytes\n", path,
-                POLICY_BODY_MAX);
+        snprintf(err, err_size, "default-policy '%s' is larger than %d bytes", path,
+                 POLICY_BODY_MAX);
         return -1;
     }
-    if (policy_parse(text, n, p, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ckptd: invalid default-policy '%s': %s\n", path, err);
+    if (policy_parse(text, n, p, why, sizeof(why)) < 0) {
+        snprintf(err, err_size, "invalid default-policy '%s': %s", path, why);
         return -1;
     }
     return 0;
@@ -542,6 +542,17 @@ static void reload(const struct cmdline *cl, struct config *cur, struct app *app
         log_error("SIGHUP: %s; keeping the running configuration", err);
         return;
     }
+    /* A default-policy file that does not parse makes the whole file
+     * invalid, as a bad value would. */
+    struct policy policy;
+    bool has_policy = *next.default_policy != '\0';
+    if (has_policy && load_policy_file(next.default_policy, &policy, err, sizeof(err)) < 0) {
+        r = log_reopen();
+        if (r < 0)
+            log_error("SIGHUP: cannot reopen log file '%s': %s", cur->log_file, strerror(-r));
+        log_error("SIGHUP: %s; keeping the running configuration", err);
+        return;
+    }
     /* The log first, so that what follows lands in the new file. */
     r = strcmp(next.log_file, cur->log_file) ? log_open_file(next.log_file) : log_reopen();
     if (r < 0) {
@@ -572,6 +583,7 @@ static void reload(const struct cmdline *cl, struct config *cur, struct app *app
     store_set_capacity(app->store, cur->max_disk, cur->reserve);
     struct scrub_config scr = scrub_settings(cur);
     scrub_reconfigure(app->scrub, &scr);
+    store_set_default_policy(app->store, has_policy ? &policy : NULL);
     log_set_level((enum log_level)cur->log_level);
     log_info("SIGHUP: configuration re-read from %s", cl->config_path);
 }
@@ -619,7 +631,8 @@ int main(int argc, char **argv)
     struct policy default_policy;
     bool has_default_policy = false;
     if (*cfg.default_policy) {
-        if (load_policy_file(cfg.default_policy, &default_policy) < 0) {
+        if (load_policy_file(cfg.default_policy, &default_policy, err, sizeof(err)) < 0) {
+            fprintf(stderr, "ckptd: %s\n", err);
             free(cl.set);
             return 2;
         }
@@ -676,9 +689,7 @@ int main(int argc, char **argv)
         log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
         goto out;
     }
-    app.store->has_default_policy = has_default_policy;
-    if (has_default_policy)
-        app.store->default_policy = default_policy;
+    store_set_default_policy(app.store, has_default_policy ? &default_policy : NULL);
     r = watch_new(&app.watch);
     if (r < 0) {
         log_startup_error("cannot start the long-poll thread: %s", strerror(-r));

@@ -54,6 +54,7 @@ int store_open(const char *dir, unsigned readers, struct store **out)
         return -ENOMEM;
     pthread_mutex_init(&s->publish_lock, NULL);
     pthread_mutex_init(&s->space_lock, NULL);
+    pthread_mutex_init(&s->policy_lock, NULL);
     if ((size_t)snprintf(path, sizeof(path), "%s/index.db", dir) >= sizeof(path)) {
         r = -ENAMETOOLONG;
         goto fail;
@@ -81,6 +82,7 @@ void store_close(struct store *s)
     blobstore_close(s->blobs);
     pthread_mutex_destroy(&s->publish_lock);
     pthread_mutex_destroy(&s->space_lock);
+    pthread_mutex_destroy(&s->policy_lock);
     free(s);
 }
 
@@ -123,8 +125,10 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
         return r;
     }
     struct drop_list dropped = {0};
-    r = index_insert_retain(s->index, meta, size, sha_hex, now_ms(),
-                            s->has_default_policy ? &s->default_policy : NULL, out, &dropped);
+    struct policy dflt;
+    bool has_dflt = store_default_policy(s, &dflt);
+    r = index_insert_retain(s->index, meta, size, sha_hex, now_ms(), has_dflt ? &dflt : NULL, out,
+                            &dropped);
     if (r == 0)
         failpoint("after-index-commit-crash");
     if (r == 0)
@@ -408,4 +412,23 @@ bool store_ready(struct store *s, struct store_readiness *out)
     if (out->disk == 0 && out->free_bytes <= READY_MIN_FREE_BYTES)
         out->disk = -ENOSPC;
     return !out->index && !out->writable && !out->read_only && !out->disk;
+}
+
+bool store_default_policy(struct store *s, struct policy *out)
+{
+    pthread_mutex_lock(&s->policy_lock);
+    bool has = s->has_default_policy;
+    if (has)
+        *out = s->default_policy;
+    pthread_mutex_unlock(&s->policy_lock);
+    return has;
+}
+
+void store_set_default_policy(struct store *s, const struct policy *p)
+{
+    pthread_mutex_lock(&s->policy_lock);
+    s->has_default_policy = p != NULL;
+    if (p)
+        s->default_policy = *p;
+    pthread_mutex_unlock(&s->policy_lock);
 }

@@ -20,7 +20,10 @@ struct store {
     /* Capacity (store_set_capacity): bytes uploads in flight have claimed. */
     pthread_mutex_t space_lock;
     uint64_t max_disk, reserve, claimed;
-    bool has_default_policy;      /* --default-policy: for runs without their own */
+    /* default-policy, for runs without their own: read with
+     * store_default_policy, replaced on SIGHUP. */
+    pthread_mutex_t policy_lock;
+    bool has_default_policy;
     struct policy default_policy;
 };
 
@@ -118,5 +121,12 @@ struct store_readiness {
 /* Run every readiness check (none writes anything). Returns true when all
  * pass. Thread-safe. */
 bool store_ready(struct store *s, struct store_readiness *out);
+
+/* A copy of the default policy into *out; false when there is none. */
+bool store_default_policy(struct store *s, struct policy *out);
+
+/* Replace the default policy (NULL: none); takes effect for the next
+ * commit, plan or policy read. */
+void store_set_default_policy(struct store *s, const struct policy *p);
 
 #endif

@@ -161,6 +161,30 @@ r1=$(up own "epoch=1")
 r2=$(up own "epoch=2")
 check_eq "a run's own policy wins over the default" "$r1,$r2" "$(ids own)"
 stop_ckptd
+
+# ---- default-policy in a --config file, re-read on SIGHUP
+printf '{"keep_last":2}' >"$WORK/hup.json"
+printf 'default-policy = %s\n' "$WORK/hup.json" >"$WORK/ckptd.conf"
+start_ckptd --config "$WORK/ckptd.conf" || bail "ckptd starts with default-policy in --config"
+h1=$(up hup "epoch=1")
+h2=$(up hup "epoch=2")
+h3=$(up hup "epoch=3")
+check_eq "default-policy from the config file keeps the last 2" "$h2,$h3" "$(ids hup)"
+printf '{"keep_last":1}' >"$WORK/hup.json"
+signal_ckptd HUP
+check "SIGHUP re-reads the default policy (logged)" wait_for 5 grep -q 'configuration re-read' "$CKPTD_ERR"
+http GET /v1/runs/hup/policy
+expect_json "GET policy shows the new default" '.source == "default" and .policy == {"keep_last":1}'
+h4=$(up hup "epoch=4")
+check_eq "the next upload applies it: only the newest is left" "$h4" "$(ids hup)"
+printf '{"keep_last":"x"}' >"$WORK/hup.json"
+signal_ckptd HUP
+check "an invalid default-policy file on SIGHUP is logged and the running configuration kept" \
+    wait_for 5 grep -q 'invalid default-policy.*keeping the running configuration' "$CKPTD_ERR"
+http GET /v1/runs/hup/policy
+expect_json "the previous default policy stays" '.source == "default" and .policy == {"keep_last":1}'
+check "ckptd is still running" is_alive "$CKPTD_PID"
+stop_ckptd
 printf '{"keep_last":-1}' >"$WORK/bad.json"
 "$CKPTD" --listen 127.0.0.1:0 --data "$(new_tmpdir)" --default-policy "$WORK/bad.json" \
     >"$WORK/o" 2>"$WORK/e" </dev/null

@@ -77,15 +77,15 @@ static void test_defaults(void)
     }
     CHECK(!key("listen")->reloadable && !key("data")->reloadable &&
               !key("threads")->reloadable && !key("tls-cert")->reloadable &&
-              !key("tls-key")->reloadable && !key("default-policy")->reloadable,
-          "listen, data, threads, tls-*, default-policy need a restart");
+              !key("tls-key")->reloadable,
+          "listen, data, threads, tls-* need a restart");
     CHECK(key("max-upload")->reloadable && key("max-uploads")->reloadable &&
               key("header-timeout")->reloadable && key("min-upload-rate")->reloadable &&
               key("upload-rate-window")->reloadable && key("log-level")->reloadable &&
               key("max-disk")->reloadable && key("reserve")->reloadable &&
-              key("max-uploads-per-ip")->reloadable && key("scrub-interval")->reloadable &&
-              key("scrub-rate")->reloadable,
-          "the limits, log-level, max-disk, reserve and scrub-* are reloadable");
+              key("max-uploads-per-ip")->reloadable && key("default-policy")->reloadable &&
+              key("scrub-interval")->reloadable && key("scrub-rate")->reloadable,
+          "the limits, log-level, max-disk, reserve, default-policy and scrub-* are reloadable");
     CHECK(config_key_find("nope") == NULL && config_key_find("max_upload") == NULL &&
               config_key_find("") == NULL,
           "config_key_find refuses unknown names (no '_' aliases)");
