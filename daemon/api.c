@@ -151,9 +151,50 @@ static void blob_sent_bad(void *ctx, const char *sha_hex, const struct blob_stat
         free(j);
 }
 
+struct verified_job {
+    struct store *store;
+    char sha_hex[SHA256_HEX_LEN + 1];
+    int64_t verified_ms;
+};
+
+static void verified_job(void *arg)
+{
+    struct verified_job *j = arg;
+    int r = index_set_blob_verified(j->store->index, j->sha_hex, j->verified_ms);
+    if (r < 0)
+        log_error("cannot record blob %s as verified: %s", j->sha_hex, strerror(-r));
+    free(j);
+}
+
+/* A download hashed a whole blob and found it intact: record it, as the
+ * scrub does, so later downloads go out by sendfile (on a worker thread:
+ * it writes the index). */
+static void blob_sent_good(void *ctx, const char *sha_hex, int64_t started_ms)
+{
+    struct app *app = ctx;
+    struct verified_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return; /* the next download hashes it again */
+    j->store = app->store;
+    memcpy(j->sha_hex, sha_hex, sizeof(j->sha_hex));
+    j->verified_ms = started_ms;
+    if (workq_submit(app->workq, verified_job, j) < 0)
+        free(j);
+}
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void reply_blob(struct request *req, const struct ckpt_record *rec)
 {
-    struct send_check check = {.bad = blob_sent_bad, .ctx = req->app};
+    struct send_check check = {.bad = blob_sent_bad,
+                               .good = blob_sent_good,
+                               .started_ms = wall_now_ms(),
+                               .ctx = req->app};
     bool verify;
     uint64_t size;
     int fd, r;
@@ -182,8 +223,9 @@ void reply_blob(struct request *req, const struct ckpt_record *rec)
         respond_error(req, error_from_errno(r), "cannot read the checkpoint's bytes");
         return;
     }
-    /* Zero-copy sendfile for a blob the scrub read back intact since its
-     * file last changed; any other is hashed as it is sent. */
+    /* Zero-copy sendfile for a blob read back intact (by the scrub, or by
+     * an earlier download hashed as it was sent) since its file last
+     * changed; any other is hashed as it is sent. */
     verify = blobstore_stat_fd(fd, &check.st) < 0 ||
              !store_blob_verified(req->app->store, rec->sha256, &check.st);
     respond_blob(req, fd, size, rec, verify ? &check : NULL);

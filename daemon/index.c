@@ -1348,28 +1348,6 @@ int index_blob_verified(struct index *ix, const char *sha_hex, int64_t *verified
     return r;
 }
 
-int index_blob_first_stored(struct index *ix, const char *sha_hex, int64_t *created_ms)
-{
-    unsigned slot;
-    struct conn *cn = reader_get(ix, &slot);
-    sqlite3 *db = cn->db;
-    sqlite3_stmt *st;
-    int r = cprepare(cn, "SELECT min(created_ms) FROM checkpoints WHERE sha256 = ?", &st);
-    if (r == 0) {
-        sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-            *created_ms = sqlite3_column_int64(st, 0);
-        else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-            r = -ENOENT;
-        else
-            r = errno_from_sqlite(db, rc, "blob first stored");
-        release(cn, st);
-    }
-    reader_put(ix, slot);
-    return r;
-}
-
 /* One autocommit statement on the writer connection. */
 static int write_one(struct index *ix, const char *sql, const char *text, int64_t v,
                      const char *what)

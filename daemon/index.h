@@ -282,10 +282,6 @@ int index_stats(struct index *ix, struct index_stats *out);
  * uses any more. */
 int index_blob_verified(struct index *ix, const char *sha_hex, int64_t *verified_ms);
 int index_set_blob_verified(struct index *ix, const char *sha_hex, int64_t verified_ms);
-
-/* When the oldest checkpoint with blob sha_hex was committed (ms since the
- * epoch); -ENOENT when none has it. */
-int index_blob_first_stored(struct index *ix, const char *sha_hex, int64_t *created_ms);
 int index_prune_verified(struct index *ix);
 
 /* PRAGMA integrity_check (the full one, reading every page): fn gets each

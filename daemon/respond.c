@@ -253,6 +253,8 @@ static ssize_t verify_read(void *cls, uint64_t pos, char *buf, size_t max)
         digest_hex(d, hex);
         if (strcmp(hex, v->sha_hex) != 0)
             return verify_fail(v, "does not have its SHA-256 any more");
+        if (v->check.good)
+            v->check.good(v->check.ctx, v->sha_hex, v->check.started_ms);
     }
     return (ssize_t)n;
 }

@@ -38,6 +38,10 @@ struct send_check {
     /* Called once when the bytes read do not have the blob's SHA-256 (or
      * the file shrank), on a libmicrohttpd thread: it must not block. */
     void (*bad)(void *ctx, const char *sha_hex, const struct blob_stat *st);
+    /* Called once when every byte was read and matched: the blob as it was
+     * when the send began (started_ms) is intact. Must not block either. */
+    void (*good)(void *ctx, const char *sha_hex, int64_t started_ms);
+    int64_t started_ms;     /* wall clock when the response was made */
     void *ctx;              /* must outlive the response */
     struct blob_stat st;    /* the file being sent */
 };

@@ -387,19 +387,9 @@ out:
 
 bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st)
 {
-    int64_t verified_ms, stored_ms;
-
-    if (index_blob_verified(s->index, sha_hex, &verified_ms) == 0 &&
-        verified_ms >= st->changed_ms + VERIFY_CTIME_SLACK_MS)
-        return true;
-    /* Unchanged since the commit that stored it: that upload hashed the
-     * bytes it wrote (a large body's digest was even read back from the
-     * file), so a blob nothing has touched since needs no second hash. The
-     * file's ctime (its rename into place) is never later than the row's
-     * created_ms, taken after it; any later write, truncate, rename or link
-     * moves the ctime past it. */
-    return index_blob_first_stored(s->index, sha_hex, &stored_ms) == 0 &&
-           st->changed_ms <= stored_ms;
+    int64_t verified_ms;
+    return index_blob_verified(s->index, sha_hex, &verified_ms) == 0 &&
+           verified_ms >= st->changed_ms + VERIFY_CTIME_SLACK_MS;
 }
 
 bool store_ready(struct store *s, struct store_readiness *out)

@@ -102,10 +102,9 @@ int store_stats(struct store *s, struct store_stats *out);
 int store_blob_damaged(struct store *s, const char *sha_hex, const struct blob_stat *seen,
                        unsigned *marked);
 
-/* Whether blob sha_hex is known intact since its file last changed (the
- * scrub verified it since, or nothing changed it since the upload that
- * stored it): then a download may use sendfile without hashing what it
- * sends. */
+/* Whether blob sha_hex was read back intact (by the scrub, or by a
+ * download that hashed all of it) after its file last changed: then a
+ * download may use sendfile without hashing what it sends. */
 bool store_blob_verified(struct store *s, const char *sha_hex, const struct blob_stat *st);
 
 /* What /readyz reports: each field 0 when the check passes, else the

@@ -4,7 +4,8 @@
 # makes the download fail short of its length (curl errors out, never 200 with the full length),
 # and the blob is then quarantined and its checkpoint flagged corrupt (409 from then on). A blob
 # whose size differs from the index is never served. Healthy blobs download intact both ways
-# (hashed while sent, and by sendfile once the scrub verified them), with HEAD and ranges too.
+# (hashed while sent, and by sendfile once the scrub, or a whole hashed download, verified
+# them), with HEAD and ranges too.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/integrity.sh"
 need_daemon_binary
@@ -74,6 +75,48 @@ expect_error "a blob truncated while running is never served: 409 checkpoint_cor
 check_eq "  ... and is flagged corrupt" true "$(is_corrupt "$C")"
 http GET /v1/runs/v/latest
 expect_error "latest has nothing left (all three corrupt): 404" 404 "run_not_found|checkpoint_not_found"
+
+# ---------------------------------------------------------------- a hashed download verifies
+# A whole download hashed as it was sent that matched records the blob as verified, as the scrub
+# does: later downloads go out by sendfile. (A verification counts only from 1 s after the file's
+# last change, VERIFY_CTIME_SLACK_MS, so wait that long after the upload.)
+rand_file "$WORK/d" $SIZE
+upload w "epoch=1" "$WORK/d"
+D=$(jbody .id)
+SHA_D=$(jbody .sha256)
+sleep 1.2
+verified_row()
+{
+    python3 -c "
+import sqlite3, sys
+c = sqlite3.connect('file:$DATA/index.db?mode=ro', uri=True)
+sys.exit(c.execute('SELECT count(*) FROM blob_verified WHERE sha256 = ?', ('$1',)).fetchone()[0] != 1)"
+}
+verified_row "$SHA_D"
+check_eq "a fresh blob has no verification yet" 1 "$?"
+http GET "/v1/checkpoints/$D/blob"
+check "its first download (hashed while sent) is intact" cmp -s "$RESP_BODY" "$WORK/d"
+check "and records the blob as verified" wait_for 5 verified_row "$SHA_D"
+if command -v strace >/dev/null; then
+    strace -f -qq -e trace=sendfile -o "$WORK/sendfile.trace" -p "$CKPTD_PID" 2>"$WORK/strace.err" &
+    SPID=$!
+    sleep 1
+    http GET "/v1/checkpoints/$D/blob"
+    sleep 0.5
+    safe_kill INT "$SPID" strace
+    wait "$SPID" 2>/dev/null
+    check "the next download is intact" cmp -s "$RESP_BODY" "$WORK/d"
+    check "  ... and goes out by sendfile ($(grep -c sendfile "$WORK/sendfile.trace") calls)" \
+        grep -q '^[0-9]* *sendfile' "$WORK/sendfile.trace"
+else
+    skip "sendfile after a hashed download" "SKIPPED: strace is not installed"
+fi
+flip_bit "$(blob_path "$SHA_D")" 10
+out=$(curl -s -o "$WORK/d.out" -w '%{size_download}' --max-time 30 "$BASE/v1/checkpoints/$D/blob")
+rc=$?
+check "flipped afterwards, it is hashed again: the download fails (curl exit $rc, $out bytes)" \
+    [ "$rc" -ne 0 ] && [ "$out" -lt "$SIZE" ]
+check "  ... and it is flagged corrupt" wait_for 5 flagged "$D"
 
 check "ckptd still running" is_alive "$CKPTD_PID"
 stop_ckptd
