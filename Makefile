@@ -41,6 +41,7 @@ PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) -MMD -MP $(CFLAGS)
 DAEMON_CFLAGS = $(BASE_CFLAGS) -DCKPTD_VERSION='"$(VERSION)"' -iquote daemon -iquote $(BUILD)/gen \
+              -iquote client \
               $(PKG_CFLAGS)
 LDFLAGS    += $(SANFLAGS)
 LDLIBS     += $(PKG_LIBS) -lpthread -lm
@@ -49,7 +50,9 @@ CLIENT_CFLAGS = $(BASE_CFLAGS) -iquote client -DCKPT_BUILDING -fPIC -fvisibility
 CLIENT_LIBS = $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) -lpthread -lm
 
 DAEMON_SRC := $(wildcard daemon/*.c)
-DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/daemon/%.o) $(BUILD)/gen/migrations.o
+# The daemon shares one source with libckpt: its strict JSON parser.
+DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/daemon/%.o) $(BUILD)/gen/migrations.o \
+              $(BUILD)/client/jparse.o
 LIB_OBJ    := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -71,7 +74,8 @@ $(BUILD)/ckptd: $(DAEMON_OBJ)
 
 # The test build of the daemon: the same sources with failpoints compiled
 # in (daemon/failpoint.h), used by the crash and fault tests only.
-FP_OBJ     := $(DAEMON_SRC:daemon/%.c=$(BUILD)/fp/%.o) $(BUILD)/gen/migrations.o
+FP_OBJ     := $(DAEMON_SRC:daemon/%.c=$(BUILD)/fp/%.o) $(BUILD)/gen/migrations.o \
+              $(BUILD)/client/jparse.o
 
 $(BUILD)/ckptd-fp: $(FP_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

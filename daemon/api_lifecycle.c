@@ -15,7 +15,7 @@
 
 #include "api_internal.h"
 #include "app.h"
-#include "jread.h"
+#include "jparse.h" /* client/jparse.c: one strict JSON parser for both sides */
 #include "respond.h"
 #include "retention.h"
 #include "watch.h"
@@ -450,17 +450,17 @@ static bool alias_expect(struct request *req, int64_t *expect)
 /* The body of an alias PUT: exactly {"id":N}. */
 static bool alias_body(struct request *req, int64_t *id)
 {
-    struct jval *root = NULL;
+    struct jnode *root = NULL;
     bool ok = false;
 
-    if (req->body && jread_parse(req->body, req->body_len, &root) == 0 &&
-        root->type == JV_OBJECT && root->child && !root->child->next &&
-        strcmp(root->child->key, "id") == 0 && root->child->type == JV_NUMBER &&
+    if (req->body && ckpt_jparse(req->body, req->body_len, &root) == 0 &&
+        root->type == JT_OBJECT && root->child && !root->child->next &&
+        strcmp(root->child->key, "id") == 0 && root->child->type == JT_NUMBER &&
         root->child->is_int && root->child->i >= 1) {
         *id = root->child->i;
         ok = true;
     }
-    jread_free(root);
+    ckpt_jparse_free(root);
     if (!ok)
         respond_error(req, E_INVALID_BODY, "the body must be a JSON object {\"id\":N} with a "
                                            "checkpoint id");

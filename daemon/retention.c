@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jread.h"
+#include "jparse.h" /* client/jparse.c: one strict JSON parser for both sides */
 #include "parse.h"
 
 static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -25,35 +25,35 @@ static int fail(char *err, size_t size, const char *fmt, ...)
 }
 
 /* An integer member 1..POLICY_COUNT_MAX. */
-static bool count_of(const struct jval *v, unsigned *out)
+static bool count_of(const struct jnode *v, unsigned *out)
 {
-    if (v->type != JV_NUMBER || !v->is_int || v->i < 1 || v->i > POLICY_COUNT_MAX)
+    if (v->type != JT_NUMBER || !v->is_int || v->i < 1 || v->i > POLICY_COUNT_MAX)
         return false;
     *out = (unsigned)v->i;
     return true;
 }
 
 /* Refuse a member name that appears twice in obj. */
-static const char *repeated_member(const struct jval *obj)
+static const char *repeated_member(const struct jnode *obj)
 {
-    for (const struct jval *a = obj->child; a; a = a->next)
-        for (const struct jval *b = a->next; b; b = b->next)
+    for (const struct jnode *a = obj->child; a; a = a->next)
+        for (const struct jnode *b = a->next; b; b = b->next)
             if (strcmp(a->key, b->key) == 0)
                 return a->key;
     return NULL;
 }
 
-static int parse_best(const struct jval *v, struct policy *p, char *err, size_t size)
+static int parse_best(const struct jnode *v, struct policy *p, char *err, size_t size)
 {
     const char *dup;
 
-    if (v->type != JV_ARRAY || !v->child)
+    if (v->type != JT_ARRAY || !v->child)
         return fail(err, size, "%s must be a non-empty array of {\"metric\",\"mode\",\"k\"}",
                     "keep_best");
-    for (const struct jval *e = v->child; e; e = e->next) {
+    for (const struct jnode *e = v->child; e; e = e->next) {
         struct policy_best b = {.maximize = false};
         bool has_metric = false, has_k = false;
-        if (e->type != JV_OBJECT)
+        if (e->type != JT_OBJECT)
             return fail(err, size, "%s entries must be objects", "keep_best");
         if ((dup = repeated_member(e)))
             return fail(err, size, "keep_best member '%s' is repeated", dup);
@@ -61,9 +61,9 @@ static int parse_best(const struct jval *v, struct policy *p, char *err, size_t 
             snprintf(err, size, "keep_best has more than %d rules", POLICY_BEST_MAX);
             return -EINVAL;
         }
-        for (const struct jval *m = e->child; m; m = m->next) {
+        for (const struct jnode *m = e->child; m; m = m->next) {
             if (strcmp(m->key, "metric") == 0) {
-                if (m->type != JV_STRING || strlen(m->str) != m->str_len ||
+                if (m->type != JT_STRING || strlen(m->str) != m->str_len ||
                     !parse_is_name(m->str, m->str_len))
                     return fail(err, size,
                                 "%s.metric must be loss or a metric name matching "
@@ -72,7 +72,7 @@ static int parse_best(const struct jval *v, struct policy *p, char *err, size_t 
                 snprintf(b.metric, sizeof(b.metric), "%s", m->str);
                 has_metric = true;
             } else if (strcmp(m->key, "mode") == 0) {
-                if (m->type != JV_STRING ||
+                if (m->type != JT_STRING ||
                     (strcmp(m->str, "min") != 0 && strcmp(m->str, "max") != 0))
                     return fail(err, size, "%s.mode must be \"min\" or \"max\"", "keep_best");
                 b.maximize = m->str[1] == 'a';
@@ -92,18 +92,18 @@ static int parse_best(const struct jval *v, struct policy *p, char *err, size_t 
     return 0;
 }
 
-static int parse_every(const struct jval *v, struct policy *p, char *err, size_t size)
+static int parse_every(const struct jnode *v, struct policy *p, char *err, size_t size)
 {
     bool has_field = false;
     const char *dup;
 
-    if (v->type != JV_OBJECT)
+    if (v->type != JT_OBJECT)
         return fail(err, size, "%s must be {\"field\":\"epoch\"|\"step\",\"n\":N}", "keep_every");
     if ((dup = repeated_member(v)))
         return fail(err, size, "keep_every member '%s' is repeated", dup);
-    for (const struct jval *m = v->child; m; m = m->next) {
+    for (const struct jnode *m = v->child; m; m = m->next) {
         if (strcmp(m->key, "field") == 0) {
-            if (m->type != JV_STRING ||
+            if (m->type != JT_STRING ||
                 (strcmp(m->str, "epoch") != 0 && strcmp(m->str, "step") != 0))
                 return fail(err, size, "%s.field must be \"epoch\" or \"step\"", "keep_every");
             p->every_step = m->str[0] == 's';
@@ -121,12 +121,12 @@ static int parse_every(const struct jval *v, struct policy *p, char *err, size_t
 }
 
 /* "<int>(s|m|h|d)", the count 1..POLICY_COUNT_MAX. */
-static int parse_within(const struct jval *v, struct policy *p, char *err, size_t size)
+static int parse_within(const struct jnode *v, struct policy *p, char *err, size_t size)
 {
     char digits[16];
     int64_t n;
 
-    if (v->type == JV_STRING && v->str_len >= 2 && v->str_len < sizeof(digits) &&
+    if (v->type == JT_STRING && v->str_len >= 2 && v->str_len < sizeof(digits) &&
         strchr("smhd", v->str[v->str_len - 1])) {
         memcpy(digits, v->str, v->str_len - 1);
         digits[v->str_len - 1] = '\0';
@@ -143,15 +143,15 @@ static int parse_within(const struct jval *v, struct policy *p, char *err, size_
 int policy_parse(const char *text, size_t len, struct policy *out, char *err, size_t err_size)
 {
     struct policy p = {0};
-    struct jval *root = NULL;
+    struct jnode *root = NULL;
     const char *dup;
     int r;
 
-    if (jread_parse(text, len, &root) < 0) {
+    if (ckpt_jparse(text, len, &root) < 0) {
         snprintf(err, err_size, "the policy is not valid JSON");
         return -EINVAL;
     }
-    if (root->type != JV_OBJECT) {
+    if (root->type != JT_OBJECT) {
         r = fail(err, err_size, "%s", "the policy must be a JSON object");
         goto out;
     }
@@ -160,7 +160,7 @@ int policy_parse(const char *text, size_t len, struct policy *out, char *err, si
         goto out;
     }
     r = 0;
-    for (const struct jval *m = root->child; m && r == 0; m = m->next) {
+    for (const struct jnode *m = root->child; m && r == 0; m = m->next) {
         if (strcmp(m->key, "keep_last") == 0) {
             if (!count_of(m, &p.keep_last))
                 r = fail(err, err_size, "%s must be an integer from 1 to 1000000", "keep_last");
@@ -183,7 +183,7 @@ int policy_parse(const char *text, size_t len, struct policy *out, char *err, si
     if (r == 0)
         *out = p;
 out:
-    jread_free(root);
+    ckpt_jparse_free(root);
     return r;
 }
 

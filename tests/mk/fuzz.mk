@@ -38,12 +38,10 @@ $(FUZZ_REPLAY)/obj/%.o: $(FUZZ_DIR)/%.c | $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DAEMON_CFLAGS) -iquote client -iquote $(FUZZ_DIR) -c -o $@ $<
 
-# Every harness links all of the daemon's objects and the client's JSON
-# parser: the linker keeps what it needs, and one rule serves them all.
-$(FUZZ_REPLAY)/fuzz_%: $(FUZZ_REPLAY)/obj/fuzz_%.o $(FUZZ_REPLAY)/obj/replay.o $(LIB_OBJ) \
-                       $(BUILD)/client/jparse.o
-	$(CC) $(LDFLAGS) -o $@ $< $(FUZZ_REPLAY)/obj/replay.o $(LIB_OBJ) $(BUILD)/client/jparse.o \
-	    $(LDLIBS)
+# Every harness links all of the daemon's objects (the client's JSON parser
+# among them): the linker keeps what it needs, and one rule serves them all.
+$(FUZZ_REPLAY)/fuzz_%: $(FUZZ_REPLAY)/obj/fuzz_%.o $(FUZZ_REPLAY)/obj/replay.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $< $(FUZZ_REPLAY)/obj/replay.o $(LIB_OBJ) $(LDLIBS)
 
 # ---- libFuzzer with clang
 
@@ -58,7 +56,7 @@ FUZZ_DROP       := -O% -g -D_FORTIFY_SOURCE=% -fsanitize=% -fno-sanitize-recover
 FUZZ_CFLAGS      = $(filter-out $(FUZZ_DROP),$(DAEMON_CFLAGS)) -O1 -g $(FUZZ_SANITIZE) \
                    -fsanitize=fuzzer-no-link -iquote client -iquote $(FUZZ_DIR)
 FUZZ_DAEMON_OBJ := $(patsubst $(BUILD)/%,$(FUZZ_OUT)/obj/%,$(LIB_OBJ))
-FUZZ_LIB_OBJ    := $(FUZZ_DAEMON_OBJ) $(FUZZ_OUT)/obj/client/jparse.o
+FUZZ_LIB_OBJ    := $(FUZZ_DAEMON_OBJ)
 FUZZ_BIN        := $(FUZZ_ALL:%=$(FUZZ_OUT)/%)
 FUZZ_PROJECT_CFLAGS = $(FUZZ_CFLAGS) -Wno-error
 
