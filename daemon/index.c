@@ -805,13 +805,13 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT g.run, g.n, g.bytes, g.best, c.epoch, c.created_ms, p.phys FROM "
-                        "(SELECT run, count(*) AS n, sum(size) AS bytes, min(loss) AS best, "
-                        "max(id) AS last FROM checkpoints GROUP BY run) g "
-                        "JOIN checkpoints c ON c.id = g.last "
-                        "JOIN (SELECT run, sum(sz) AS phys FROM (SELECT run, max(size) AS sz "
-                        "FROM checkpoints GROUP BY run, sha256) GROUP BY run) p ON p.run = g.run "
-                        "ORDER BY g.run",
+                        /* run_totals is kept by triggers (sql/006); best and
+                         * latest are one index probe each: no scan of a run. */
+                        "SELECT t.run, t.checkpoints, t.logical_bytes, "
+                        "(SELECT min(loss) FROM checkpoints WHERE run = t.run), "
+                        "c.epoch, c.created_ms, t.physical_bytes FROM run_totals t "
+                        "JOIN checkpoints c ON c.id = "
+                        "(SELECT max(id) FROM checkpoints WHERE run = t.run) ORDER BY t.run",
                         &st);
     if (r < 0)
         goto out;

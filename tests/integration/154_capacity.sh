@@ -34,6 +34,19 @@ expect_json "runs: q has logical 5 500 000 (= bytes) and physical 3 500 000" \
     '(.runs[] | select(.run == "q")) | .logical_bytes == 5500000 and .bytes == 5500000 and .physical_bytes == 3500000'
 expect_json "runs: other has logical 2 000 000 and physical 2 000 000" \
     '(.runs[] | select(.run == "other")) | .logical_bytes == 2000000 and .physical_bytes == 2000000'
+# The per-run totals are kept up to date by the index (sql/006), not recomputed: deletes move
+# them too. Deleting one of q's two copies of a leaves a's bytes physical; deleting the other
+# removes them from q (run other still holds a: the blob and the store's physical bytes stay).
+q_ids=$(curl -s "$BASE/v1/runs/q/checkpoints" | jq -r '[.checkpoints[] | select(.size == 2000000) | .id] | join(" ")')
+set -- $q_ids
+http DELETE "/v1/checkpoints/$1"
+http GET /v1/runs
+expect_json "after deleting one copy of a in q: logical 3 500 000, physical still 3 500 000" \
+    '(.runs[] | select(.run == "q")) | .checkpoints == 2 and .logical_bytes == 3500000 and .physical_bytes == 3500000'
+http DELETE "/v1/checkpoints/$2"
+http GET /v1/runs
+expect_json "after deleting the other: logical and physical 1 500 000" \
+    '(.runs[] | select(.run == "q")) | .checkpoints == 1 and .logical_bytes == 1500000 and .physical_bytes == 1500000'
 
 # ---------------------------------------------------------------- quota, length known
 rand_file "$WORK/c" 2000000
