@@ -84,7 +84,8 @@ LONG=$(jbody .lease)
 exp=$(jbody .expires_at)
 now_s=$(date +%s)
 exp_s=$(date -d "$exp" +%s)
-check "the default ttl is 600 s (expires in $((exp_s - now_s)) s)" [ $((exp_s - now_s)) -ge 598 ] && [ $((exp_s - now_s)) -le 601 ]
+check "the default ttl is 600 s (expires in $((exp_s - now_s)) s)" \
+    bash -c "[ $((exp_s - now_s)) -ge 598 ] && [ $((exp_s - now_s)) -le 601 ]"
 http POST "/v1/checkpoints/$l2/lease?ttl=1"
 SHORT=$(jbody .lease)
 http PUT /v1/runs/ls/policy -d '{"keep_last":1}'

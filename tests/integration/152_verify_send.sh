@@ -65,7 +65,7 @@ flip_bit "$(blob_path "$SHA_B")" 10
 out=$(curl -s -o "$WORK/b.out" -w '%{size_download}' --max-time 30 "$BASE/v1/checkpoints/$B/blob")
 rc=$?
 check "a verified blob flipped afterwards: the download fails too (curl exit $rc, $out bytes)" \
-    [ "$rc" -ne 0 ] && [ "$out" -lt "$SIZE" ]
+    bash -c "[ '$rc' -ne 0 ] && [ '$out' -lt '$SIZE' ]"
 check "  ... and it is flagged corrupt" wait_for 5 flagged "$B"
 
 # ---------------------------------------------------------------- wrong size
@@ -115,7 +115,7 @@ flip_bit "$(blob_path "$SHA_D")" 10
 out=$(curl -s -o "$WORK/d.out" -w '%{size_download}' --max-time 30 "$BASE/v1/checkpoints/$D/blob")
 rc=$?
 check "flipped afterwards, it is hashed again: the download fails (curl exit $rc, $out bytes)" \
-    [ "$rc" -ne 0 ] && [ "$out" -lt "$SIZE" ]
+    bash -c "[ '$rc' -ne 0 ] && [ '$out' -lt '$SIZE' ]"
 check "  ... and it is flagged corrupt" wait_for 5 flagged "$D"
 
 check "ckptd still running" is_alive "$CKPTD_PID"

@@ -110,7 +110,8 @@ with open(sys.argv[1], "r+b") as f:
         f.write(b"\xff" * 64)
 PYEOF
 fsck --data "$DIR"
-check "fsck of a directory whose index.db is damaged exits 1 (or 3 if it cannot open it: $FSCK_RC)" \
-    [ "$FSCK_RC" = 1 ] || [ "$FSCK_RC" = 3 ]
+# 1 when SQLite can open it and integrity_check finds the damage; 3 when the damage reaches the
+# schema (the schema outgrew the header page once 006's triggers came) and it cannot open at all.
+check_match "fsck of a directory whose index.db is damaged exits 1 or 3" '1|3' "$FSCK_RC"
 check "  ... and names the index" grep -qi 'index' "$WORK/fsck.out" "$WORK/fsck.err"
 harness_exit

@@ -82,7 +82,8 @@ check "  ... its temp file is gone" wait_for 3 tmp_is_empty
 check "  ... the daemon stopped it mid-stream (logged after some bytes, before the end)" \
     grep -Eq "upload to run 'q' stopped after [0-9]+ bytes: the --max-disk quota is reached" "$CKPTD_ERR"
 stopped=$(sed -nE "s/.*upload to run 'q' stopped after ([0-9]+) bytes.*/\1/p" "$CKPTD_ERR" | tail -n 1)
-check "  ... at $stopped bytes: past the first, before the last" [ "${stopped:-0}" -gt 0 ] && [ "${stopped:-0}" -lt 3000000 ]
+check "  ... at $stopped bytes: past the first, before the last" \
+    bash -c "[ '${stopped:-0}' -gt 0 ] && [ '${stopped:-0}' -lt 3000000 ]"
 check_eq "nothing new was stored" "$blobs" "$(blob_listing)"
 head -c 1000000 "$WORK/e" | curl -s -o "$RESP_BODY" -w '%{http_code}' --max-time 60 -T - \
     "$BASE/v1/runs/q/checkpoints" >"$WORK/chunked.status" 2>/dev/null
