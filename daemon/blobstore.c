@@ -446,8 +446,7 @@ struct blob_backup {
     struct blob_backup_stats stats;
 };
 
-/* mkdir -p for the backup's destination. */
-static int mkdir_p(const char *dir)
+int blobstore_mkdirs(const char *dir)
 {
     char path[PATH_MAX];
 
@@ -506,7 +505,7 @@ int blobstore_backup_open(const char *src, const char *dst, struct blob_backup *
         r = -errno;
         goto fail;
     }
-    if ((r = mkdir_p(dst)) < 0)
+    if ((r = blobstore_mkdirs(dst)) < 0)
         goto fail;
     b->dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (b->dst_fd < 0) {

@@ -28,6 +28,10 @@ void blobstore_close(struct blobstore *bs);
 /* A new temp file for an incoming upload. Thread-safe. */
 int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out);
 
+/* mkdir -p dir (mode 0750): the data directory, a backup's destination.
+ * 0 or a negative errno. */
+int blobstore_mkdirs(const char *dir);
+
 /* Append len bytes; -ENOSPC, -EIO etc. on failure. */
 int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len);
 

@@ -22,6 +22,7 @@
 #include "blobstore.h"
 #include "ckpt_limits.h"
 #include "index.h"
+#include "scrub.h"
 
 int fsck_command(int argc, char **argv);
 
@@ -132,25 +133,12 @@ static void check_blob(struct fsck *f, const char *sha_hex, uint64_t size)
         repair_blob(f, sha_hex, true, true);
 }
 
-struct page {
-    char sha[SCRUB_PAGE][SHA256_HEX_LEN + 1];
-    uint64_t size[SCRUB_PAGE];
-    unsigned n;
-};
-
-static int collect(void *ctx, const char *sha_hex, uint64_t size)
-{
-    struct page *p = ctx;
-    memcpy(p->sha[p->n], sha_hex, SHA256_HEX_LEN + 1);
-    p->size[p->n++] = size;
-    return 0;
-}
 
 /* Every blob healthy checkpoints refer to, a page at a time (a repair
  * writes the index, which must not happen under the page's snapshot). */
 static int check_indexed(struct fsck *f)
 {
-    struct page *p = malloc(sizeof(*p));
+    struct scrub_page *p = malloc(sizeof(*p));
     char after[SHA256_HEX_LEN + 1] = "";
     unsigned n = 0;
     int r = 0;
@@ -159,7 +147,7 @@ static int check_indexed(struct fsck *f)
         return -ENOMEM;
     do {
         p->n = 0;
-        r = index_blobs_page(f->ix, after, SCRUB_PAGE, collect, p, &n);
+        r = index_blobs_page(f->ix, after, SCRUB_PAGE, scrub_page_collect, p, &n);
         for (unsigned i = 0; r == 0 && i < p->n; i++)
             check_blob(f, p->sha[i], p->size[i]);
         if (p->n)

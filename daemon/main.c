@@ -244,26 +244,6 @@ static void recovery_scan(void *arg)
         log_error("recovery scan: %d damaged blob(s); their checkpoints are flagged corrupt", r);
 }
 
-/* mkdir -p: create dir and any missing parents. */
-static int make_dirs(const char *dir)
-{
-    char path[PATH_MAX];
-
-    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0750) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(path, 0750) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 /* Take DIR/ckptd.lock; the lock lives as long as the process (and dies with
  * it, so a kill -9 never leaves a stale lock). Returns the fd or -1. */
 static int lock_data_dir(const char *dir)
@@ -386,7 +366,7 @@ static int token_command(int argc, char **argv)
                             "([A-Za-z0-9][A-Za-z0-9._-]*)\n");
             return 2;
         }
-        if ((r = make_dirs(data)) < 0) {
+        if ((r = blobstore_mkdirs(data)) < 0) {
             fprintf(stderr, "ckptd: cannot create data directory '%s': %s\n", data, strerror(-r));
             return 1;
         }
@@ -669,7 +649,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    r = make_dirs(cfg.data);
+    r = blobstore_mkdirs(cfg.data);
     if (r < 0) {
         fprintf(stderr, "ckptd: cannot create data directory '%s': %s\n", cfg.data, strerror(-r));
         goto out;

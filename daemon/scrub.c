@@ -191,15 +191,10 @@ static int check_blob(struct scrub *sc, const char *sha_hex, uint64_t size)
     return 0;
 }
 
-struct page {
-    char sha[SCRUB_PAGE][SHA256_HEX_LEN + 1];
-    uint64_t size[SCRUB_PAGE];
-    unsigned n;
-};
 
-static int collect(void *ctx, const char *sha_hex, uint64_t size)
+int scrub_page_collect(void *ctx, const char *sha_hex, uint64_t size)
 {
-    struct page *p = ctx;
+    struct scrub_page *p = ctx;
     memcpy(p->sha[p->n], sha_hex, SHA256_HEX_LEN + 1);
     p->size[p->n++] = size;
     return 0;
@@ -209,7 +204,7 @@ static int collect(void *ctx, const char *sha_hex, uint64_t size)
 static int run_scrub(struct scrub *sc)
 {
     struct index_stats ist = {0};
-    struct page *p = malloc(sizeof(*p));
+    struct scrub_page *p = malloc(sizeof(*p));
     char after[SHA256_HEX_LEN + 1] = "";
     unsigned n = 0;
     int r = 0;
@@ -228,7 +223,7 @@ static int run_scrub(struct scrub *sc)
         p->n = 0;
         /* Collected first: the page query holds a read snapshot, and a
          * finding writes to the index. */
-        r = index_blobs_page(sc->store->index, after, SCRUB_PAGE, collect, p, &n);
+        r = index_blobs_page(sc->store->index, after, SCRUB_PAGE, scrub_page_collect, p, &n);
         if (r < 0) {
             log_error("scrub: cannot list blobs: %s", strerror(-r));
             break;

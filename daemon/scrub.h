@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt_limits.h"
 #include "store.h"
 
 struct scrub;
@@ -35,6 +36,15 @@ struct scrub_status {
     int64_t interval_s;
     uint64_t rate_bytes;
 };
+
+/* One page of index_blobs_page (SCRUB_PAGE blobs), filled by
+ * scrub_page_collect: the scrub and ckptd fsck walk the blobs this way. */
+struct scrub_page {
+    char sha[SCRUB_PAGE][SHA256_HEX_LEN + 1];
+    uint64_t size[SCRUB_PAGE];
+    unsigned n;
+};
+int scrub_page_collect(void *ctx, const char *sha_hex, uint64_t size);
 
 /* Parse a --scrub-interval: a non-negative integer with an optional unit
  * s, m, h or d (seconds without one), at most 10 years. 0 or -EINVAL. */
