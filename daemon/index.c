@@ -1199,13 +1199,16 @@ out:
 
 /* ---- integrity and capacity ---------------------------------------------- */
 
-int index_kv_get(struct index *ix, const char *key, int64_t *value)
+/* The integer one row of sql (one text parameter) yields; -ENOENT when
+ * there is no row. On a reader connection. */
+static int read_int(struct index *ix, const char *sql, const char *key, int64_t *value,
+                    const char *what)
 {
     unsigned slot;
     struct conn *cn = reader_get(ix, &slot);
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = cprepare(cn, "SELECT value FROM kv WHERE key = ?", &st);
+    int r = cprepare(cn, sql, &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -1214,11 +1217,16 @@ int index_kv_get(struct index *ix, const char *key, int64_t *value)
         else if (rc == SQLITE_DONE)
             r = -ENOENT;
         else
-            r = errno_from_sqlite(db, rc, "kv get");
+            r = errno_from_sqlite(db, rc, what);
         release(cn, st);
     }
     reader_put(ix, slot);
     return r;
+}
+
+int index_kv_get(struct index *ix, const char *key, int64_t *value)
+{
+    return read_int(ix, "SELECT value FROM kv WHERE key = ?", key, value, "kv get");
 }
 
 int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values,
@@ -1328,24 +1336,8 @@ int index_stats(struct index *ix, struct index_stats *out)
 
 int index_blob_verified(struct index *ix, const char *sha_hex, int64_t *verified_ms)
 {
-    unsigned slot;
-    struct conn *cn = reader_get(ix, &slot);
-    sqlite3 *db = cn->db;
-    sqlite3_stmt *st;
-    int r = cprepare(cn, "SELECT verified_ms FROM blob_verified WHERE sha256 = ?", &st);
-    if (r == 0) {
-        sqlite3_bind_text(st, 1, sha_hex, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *verified_ms = sqlite3_column_int64(st, 0);
-        else if (rc == SQLITE_DONE)
-            r = -ENOENT;
-        else
-            r = errno_from_sqlite(db, rc, "blob verified");
-        release(cn, st);
-    }
-    reader_put(ix, slot);
-    return r;
+    return read_int(ix, "SELECT verified_ms FROM blob_verified WHERE sha256 = ?", sha_hex,
+                    verified_ms, "blob verified");
 }
 
 /* One autocommit statement on the writer connection. */
