@@ -821,15 +821,11 @@ void api_latest_blob(struct request *req)
         reply_blob(req, &rec);
 }
 
-static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record *rec)
+bool lookup_checkpoint(struct request *req, int64_t id, struct ckpt_record *rec)
 {
-    static const char *const none[] = {NULL};
-
-    if (!check_id(req, id) || !check_params(req, none, false))
-        return false;
-    int r = index_get(req->app->store->index, *id, rec);
+    int r = index_get(req->app->store->index, id, rec);
     if (r == -ENOENT) {
-        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, *id);
+        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, id);
         return false;
     }
     if (r < 0) {
@@ -842,6 +838,13 @@ static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record
         return false;
     }
     return true;
+}
+
+static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record *rec)
+{
+    static const char *const none[] = {NULL};
+    return check_id(req, id) && check_params(req, none, false) &&
+           lookup_checkpoint(req, *id, rec);
 }
 
 void api_checkpoint(struct request *req)

@@ -25,6 +25,10 @@ bool check_id(struct request *req, int64_t *id);
 /* Reply with the checkpoint JSON of rec. */
 void reply_record(struct request *req, unsigned status, const struct ckpt_record *rec);
 
+/* Checkpoint id into *rec, checking the token covers its run; false after
+ * answering 404, 403 or an error. */
+bool lookup_checkpoint(struct request *req, int64_t id, struct ckpt_record *rec);
+
 /* Reply with rec's bytes (409 when corrupt, 404 when just deleted). */
 void reply_blob(struct request *req, const struct ckpt_record *rec);
 

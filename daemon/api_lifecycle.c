@@ -132,34 +132,14 @@ static void pin_job(void *arg)
     request_resume(req);
 }
 
-/* Look up checkpoint :id and check the token covers its run. */
-static bool lookup(struct request *req, int64_t *id, struct ckpt_record *rec)
-{
-    int r = index_get(req->app->store->index, *id, rec);
-    if (r == -ENOENT) {
-        respond_error(req, E_CHECKPOINT_NOT_FOUND, "no checkpoint with id %" PRId64, *id);
-        return false;
-    }
-    if (r < 0) {
-        respond_error(req, error_from_errno(r), NULL);
-        return false;
-    }
-    if (req->authenticated && !auth_covers_run(&req->grant, rec->meta.run)) {
-        respond_error(req, E_FORBIDDEN, "this token only covers runs starting with '%s'",
-                      req->grant.run_prefix);
-        return false;
-    }
-    return true;
-}
-
 void api_pin(struct request *req)
 {
     static const char *const none[] = {NULL};
     struct ckpt_record rec;
     int64_t id;
 
-    if (!check_id(req, &id) || !check_params(req, none, false) || !lookup(req, &id, &rec) ||
-        !writable(req))
+    if (!check_id(req, &id) || !check_params(req, none, false) ||
+        !lookup_checkpoint(req, id, &rec) || !writable(req))
         return;
     run_blocking(req, pin_job);
 }
@@ -216,7 +196,7 @@ void api_lease(struct request *req)
     int64_t id, ttl;
 
     if (!check_id(req, &id) || !check_params(req, allowed, false) || !lease_ttl(req, &ttl) ||
-        !lookup(req, &id, &rec) || !writable(req))
+        !lookup_checkpoint(req, id, &rec) || !writable(req))
         return;
     run_blocking(req, lease_job);
 }
