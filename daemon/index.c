@@ -160,9 +160,20 @@ static void close_conn(struct conn *cn)
     cn->db = NULL;
 }
 
+/* SQLite's memory statistics take a process-wide mutex on every malloc and
+ * free, which the event threads then contend for on every query; ckptd
+ * never reads them. Must run before the library initialises. */
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int open_conn(const char *path, int flags, sqlite3 **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     sqlite3 *db = NULL;
+
+    pthread_once(&once, sqlite_setup);
     int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int r = errno_from_sqlite(db, rc, "open");
