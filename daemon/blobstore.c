@@ -246,30 +246,44 @@ static int rename_noreplace(int from_dir, const char *from, int to_dir, const ch
     return 0;
 }
 
-int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
-                      bool *created)
+/* The rename half of a publish: p->result < 0 on failure, else the blob
+ * is in place (p->created) or already was (t discarded). */
+static void publish_rename(struct blobstore *bs, struct blob_publish *p, bool *new_sub)
 {
     char sub[3], path[70];
-    bool new_sub = false;
+
+    blob_path(p->sha_hex, sub, path);
+    *new_sub = false;
+    p->created = false;
+    if (mkdirat(bs->blobs_fd, sub, 0750) == 0) {
+        *new_sub = true;
+    } else if (errno != EEXIST) {
+        p->result = -errno;
+        return;
+    }
+    p->result = rename_noreplace(bs->tmp_fd, p->t->name, bs->blobs_fd, path);
+    if (p->result == -EEXIST) {
+        /* Same name, so same SHA-256, so same bytes: keep the old file. */
+        blob_tmp_discard(p->t);
+        p->t = NULL;
+        p->result = 0;
+        return;
+    }
+    if (p->result == 0) {
+        p->created = true;
+        failpoint("after-rename-crash");
+    }
+}
+
+/* The durable half: fsync the blob's directory (and blobs/ for a new
+ * one), since a rename is durable only once its parent entry is flushed.
+ * On failure the rename is undone so the caller can report honestly. */
+static void publish_sync(struct blobstore *bs, struct blob_publish *p, bool new_sub)
+{
+    char sub[3], path[70];
     int r, sub_fd;
 
-    blob_path(sha_hex, sub, path);
-    if (mkdirat(bs->blobs_fd, sub, 0750) == 0)
-        new_sub = true;
-    else if (errno != EEXIST)
-        return -errno;
-    r = rename_noreplace(bs->tmp_fd, t->name, bs->blobs_fd, path);
-    if (r == -EEXIST) {
-        /* Same name, so same SHA-256, so same bytes: keep the old file. */
-        blob_tmp_discard(t);
-        *created = false;
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    failpoint("after-rename-crash");
-    /* fsync the directory: a rename is durable only once its parent entry
-     * is flushed. */
+    blob_path(p->sha_hex, sub, path);
     sub_fd = openat(bs->blobs_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sub_fd < 0) {
         r = -errno;
@@ -285,14 +299,47 @@ int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_
     }
     failpoint("after-dir-fsync-crash");
     if (r < 0) {
-        /* Not durable: undo so the caller can report the failure honestly. */
         unlinkat(bs->blobs_fd, path, 0);
-        return r;
+        p->created = false;
+        p->result = r;
+        return;
     }
-    close(t->fd);
-    free(t);
-    *created = true;
-    return 0;
+    close(p->t->fd);
+    free(p->t);
+    p->t = NULL;
+}
+
+void blobstore_publish_batch(struct blobstore *bs, struct blob_publish *p, size_t n)
+{
+    bool new_sub[BLOB_PUBLISH_MAX];
+
+    /* Every rename first, then the directory syncs: on a journalling file
+     * system the first sync commits all the renames, and the rest find
+     * little left to do. */
+    for (size_t i = 0; i < n && i < BLOB_PUBLISH_MAX; i++)
+        publish_rename(bs, &p[i], &new_sub[i]);
+    for (size_t i = 0; i < n && i < BLOB_PUBLISH_MAX; i++)
+        if (p[i].result == 0 && p[i].created)
+            publish_sync(bs, &p[i], new_sub[i]);
+    /* A duplicate of a blob whose sync failed found a file that is gone. */
+    for (size_t i = 0; i < n && i < BLOB_PUBLISH_MAX; i++)
+        for (size_t j = 0; j < n && p[i].result == 0 && !p[i].created; j++)
+            if (j != i && p[j].result < 0 && strcmp(p[i].sha_hex, p[j].sha_hex) == 0) {
+                p[i].result = p[j].result;
+                p[i].t = NULL; /* already discarded */
+            }
+    for (size_t i = BLOB_PUBLISH_MAX; i < n; i++)
+        p[i].result = -E2BIG;
+}
+
+int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
+                      bool *created)
+{
+    struct blob_publish p = {.t = t, .sha_hex = sha_hex};
+
+    blobstore_publish_batch(bs, &p, 1);
+    *created = p.created;
+    return p.result;
 }
 
 int blobstore_open_blob(struct blobstore *bs, const char *sha_hex, int *fd, uint64_t *size)

@@ -51,6 +51,21 @@ int blob_tmp_sync(struct blob_tmp *t);
 int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
                       bool *created);
 
+/* blobstore_publish for several temp files at once: all renames, then all
+ * directory syncs, so a journalling file system commits them together.
+ * Each p[i] ends as blobstore_publish would leave it (result, created),
+ * and t is NULL once consumed: always on success, and on failure when a
+ * duplicate in the batch lost its file to a failed sync; otherwise the
+ * caller discards it. At most BLOB_PUBLISH_MAX; the rest get -E2BIG. */
+#define BLOB_PUBLISH_MAX 32
+struct blob_publish {
+    struct blob_tmp *t;
+    const char *sha_hex;
+    bool created;
+    int result;
+};
+void blobstore_publish_batch(struct blobstore *bs, struct blob_publish *p, size_t n);
+
 /* Close and unlink an unpublished temp file and free it; NULL is a no-op. */
 void blob_tmp_discard(struct blob_tmp *t);
 

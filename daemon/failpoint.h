@@ -3,10 +3,11 @@
  * only with -DCKPTD_FAILPOINTS (the test build, build/ckptd-fp); in the
  * real daemon every point is a constant false and vanishes.
  *
- * CKPTD_FAILPOINT=NAME arms one point. When reached it logs "failpoint
- * NAME reached" and then either kills the process with SIGKILL (names
- * ending in "-crash", a power cut at that instant) or makes the call report
- * an I/O error (names ending in "-eio").
+ * CKPTD_FAILPOINT=NAME[,NAME...] arms points. When reached one logs
+ * "failpoint NAME reached" and then either kills the process with SIGKILL
+ * (names ending in "-crash", a power cut at that instant), makes the call
+ * report an I/O error (names ending in "-eio") or makes the caller pause
+ * (names ending in "-delay").
  */
 #ifndef CKPTD_FAILPOINT_H
 #define CKPTD_FAILPOINT_H

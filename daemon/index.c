@@ -446,28 +446,59 @@ static int retain(struct index *ix, struct conn *cn, const char *run,
 int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
                  const char *sha_hex, int64_t created_ms, struct ckpt_record *out)
 {
-    return index_insert_retain(ix, meta, size, sha_hex, created_ms, NULL, out, NULL);
+    struct index_insert_item it = {
+        .meta = meta, .size = size, .sha_hex = sha_hex, .created_ms = created_ms, .out = out};
+
+    index_insert_batch(ix, &it, 1, NULL, false);
+    return it.result;
 }
 
 int index_insert_retain(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
                         const char *sha_hex, int64_t created_ms, const struct policy *dflt,
                         struct ckpt_record *out, struct drop_list *dropped)
 {
-    struct conn *cn = &ix->writer;
+    struct index_insert_item it = {
+        .meta = meta, .size = size, .sha_hex = sha_hex, .created_ms = created_ms, .out = out};
+
+    index_insert_batch(ix, &it, 1, dflt, true);
+    *dropped = it.dropped;
+    return it.result;
+}
+
+/* A statement without results, from cn's statement cache. */
+static int cexec(struct conn *cn, const char *sql)
+{
+    sqlite3_stmt *st;
+    int r = cprepare(cn, sql, &st);
+    if (r < 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        r = errno_from_sqlite(cn->db, rc, sql);
+    release(cn, st);
+    return r;
+}
+
+/* One item's rows, and its run's retention when asked, inside the open
+ * write transaction. */
+static int insert_item(struct index *ix, struct conn *cn, struct index_insert_item *it,
+                       const struct policy *dflt, bool retention)
+{
+    const struct ckpt_meta *meta = it->meta;
     sqlite3 *db = cn->db;
-    sqlite3_stmt *st = NULL;
-    int64_t id = 0;
+    sqlite3_stmt *st;
+    int64_t id;
     int r, rc;
 
-    pthread_mutex_lock(&ix->write_lock);
-    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
-        goto out;
+    /* Tests: one item of a group commit fails while the others commit. */
+    if (strcmp(meta->run, "failpoint-item") == 0 && failpoint("index-item-eio"))
+        return -EIO;
     r = cprepare(cn,
                 "INSERT INTO checkpoints (run, epoch, step, loss, size, sha256, created_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &st);
     if (r < 0)
-        goto rollback;
+        return r;
     sqlite3_bind_text(st, 1, meta->run, -1, SQLITE_STATIC);
     bind_optional_int(st, 2, meta->has_epoch, meta->epoch);
     bind_optional_int(st, 3, meta->has_step, meta->step);
@@ -475,56 +506,86 @@ int index_insert_retain(struct index *ix, const struct ckpt_meta *meta, uint64_t
         sqlite3_bind_double(st, 4, meta->loss);
     else
         sqlite3_bind_null(st, 4);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
-    sqlite3_bind_text(st, 6, sha_hex, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, created_ms);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)it->size);
+    sqlite3_bind_text(st, 6, it->sha_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, it->created_ms);
     rc = sqlite3_step(st);
     release(cn, st);
-    st = NULL;
-    if (rc != SQLITE_DONE) {
-        r = errno_from_sqlite(db, rc, "insert checkpoint");
-        goto rollback;
-    }
+    if (rc != SQLITE_DONE)
+        return errno_from_sqlite(db, rc, "insert checkpoint");
     id = sqlite3_last_insert_rowid(db);
     r = cprepare(cn, "INSERT INTO metrics (checkpoint_id, name, value) VALUES (?, ?, ?)", &st);
     if (r < 0)
-        goto rollback;
-    for (size_t i = 0; i < meta->n_metrics; i++) {
+        return r;
+    for (size_t i = 0; i < meta->n_metrics && r == 0; i++) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, meta->metrics[i].name, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 3, meta->metrics[i].value);
         rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
+        if (rc != SQLITE_DONE)
             r = errno_from_sqlite(db, rc, "insert metric");
-            goto rollback;
-        }
     }
     release(cn, st);
-    st = NULL;
+    if (r < 0)
+        return r;
     /* The run's policy is applied in the same transaction: a crash leaves
      * either the old state or the new row with the policy applied. */
-    if (dropped && (r = retain(ix, cn, meta->run, dflt, created_ms, dropped)) < 0)
-        goto rollback;
+    if (retention && (r = retain(ix, cn, meta->run, dflt, it->created_ms, &it->dropped)) < 0)
+        return r;
+    memset(it->out, 0, sizeof(*it->out));
+    it->out->id = id;
+    it->out->meta = *meta;
+    it->out->size = it->size;
+    snprintf(it->out->sha256, sizeof(it->out->sha256), "%s", it->sha_hex);
+    it->out->created_ms = it->created_ms;
+    return 0;
+}
+
+void index_insert_batch(struct index *ix, struct index_insert_item *items, size_t n,
+                        const struct policy *dflt, bool retention)
+{
+    struct conn *cn = &ix->writer;
+    sqlite3 *db = cn->db;
+    /* Savepoints only when there is another item to keep. */
+    bool savepoints = n > 1;
+    int r;
+
+    for (size_t i = 0; i < n; i++)
+        items[i].dropped = (struct drop_list){0};
+    pthread_mutex_lock(&ix->write_lock);
+    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        goto fail_all;
+    for (size_t i = 0; i < n; i++) {
+        struct index_insert_item *it = &items[i];
+        if (it->result < 0)
+            continue;
+        if (savepoints && (r = cexec(cn, "SAVEPOINT item")) < 0)
+            goto rollback;
+        it->result = insert_item(ix, cn, it, dflt, retention);
+        if (it->result < 0) {
+            index_drop_list_free(&it->dropped);
+            if (!savepoints || cexec(cn, "ROLLBACK TO item") < 0) {
+                r = it->result;
+                goto rollback;
+            }
+        }
+        if (savepoints && (r = cexec(cn, "RELEASE item")) < 0)
+            goto rollback;
+    }
     if ((r = exec(db, "COMMIT")) < 0)
         goto rollback;
     pthread_mutex_unlock(&ix->write_lock);
-
-    memset(out, 0, sizeof(*out));
-    out->id = id;
-    out->meta = *meta;
-    out->size = size;
-    snprintf(out->sha256, sizeof(out->sha256), "%s", sha_hex);
-    out->created_ms = created_ms;
-    return 0;
+    return;
 rollback:
-    release(cn, st);
     rollback(ix, db);
-    if (dropped)
-        index_drop_list_free(dropped); /* nothing was dropped after all */
-out:
+fail_all:
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result == 0)
+            items[i].result = r;
+        index_drop_list_free(&items[i].dropped); /* nothing was dropped after all */
+    }
     pthread_mutex_unlock(&ix->write_lock);
-    return r;
 }
 
 int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],

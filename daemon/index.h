@@ -133,6 +133,26 @@ int index_insert_retain(struct index *ix, const struct ckpt_meta *meta, uint64_t
                         const char *sha_hex, int64_t created_ms, const struct policy *dflt,
                         struct ckpt_record *out, struct drop_list *dropped);
 
+/* One checkpoint of a group commit (index_insert_batch). */
+struct index_insert_item {
+    const struct ckpt_meta *meta;
+    uint64_t size;
+    const char *sha_hex;
+    int64_t created_ms;
+    struct ckpt_record *out;  /* filled on success */
+    struct drop_list dropped; /* what its run's retention removed */
+    int result;               /* in: < 0 skips the item; out: 0 or -errno */
+};
+
+/* Insert items[0..n) in one write transaction, so n checkpoints cost one
+ * WAL sync: group commit. Each item gets the rows index_insert_retain
+ * would write (retention when asked, after its own insert, seeing the
+ * items before it). An item that fails is rolled back to its savepoint
+ * alone (result < 0, dropped empty); if the transaction itself fails,
+ * every item does, with the same error. */
+void index_insert_batch(struct index *ix, struct index_insert_item *items, size_t n,
+                        const struct policy *dflt, bool retention);
+
 /* The run's own policy; -ENOENT when it has none. */
 int index_policy_get(struct index *ix, const char *run, struct policy *out);
 

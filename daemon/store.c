@@ -53,6 +53,9 @@ int store_open(const char *dir, unsigned readers, struct store **out)
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->publish_lock, NULL);
+    pthread_mutex_init(&s->commit_lock, NULL);
+    pthread_cond_init(&s->commit_cond, NULL);
+    s->commit_tail = &s->commit_head;
     pthread_mutex_init(&s->space_lock, NULL);
     pthread_mutex_init(&s->policy_lock, NULL);
     if ((size_t)snprintf(path, sizeof(path), "%s/index.db", dir) >= sizeof(path)) {
@@ -81,72 +84,162 @@ void store_close(struct store *s)
     index_close(s->index);
     blobstore_close(s->blobs);
     pthread_mutex_destroy(&s->publish_lock);
+    pthread_mutex_destroy(&s->commit_lock);
+    pthread_cond_destroy(&s->commit_cond);
     pthread_mutex_destroy(&s->space_lock);
     pthread_mutex_destroy(&s->policy_lock);
     free(s);
 }
 
+/* An upload waiting in store_commit; lives on its thread's stack. */
+struct commit_req {
+    struct blob_tmp *tmp;
+    struct index_insert_item item;
+    bool created; /* the publish made the blob file (not a duplicate) */
+    bool done;    /* set, under commit_lock, once item.result is final */
+    struct commit_req *next;
+};
+
+#define COMMIT_BATCH_MAX BLOB_PUBLISH_MAX
+
+/* Whether an item of the batch that committed uses blob sha_hex: then a
+ * failed or dropped sibling must not take the file with it. */
+static bool batch_uses(struct commit_req **v, size_t n, const char *sha_hex)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->item.result == 0 && strcmp(v[i]->item.sha_hex, sha_hex) == 0)
+            return true;
+    return false;
+}
+
 /* After a retention pass committed: unlink the blobs nothing refers to
  * any more. The caller holds the publish lock, so no commit can publish
- * one of these digests again in between. A blob we fail to remove is
- * swept as unreferenced at the next start. */
-static void unlink_dropped(struct store *s, const struct drop_list *d)
+ * one of these digests again in between. A digest that an item of the
+ * same batch committed is asked of the index again: that item's row may
+ * have come after the pass. A blob we fail to remove is swept as
+ * unreferenced at the next start. */
+static void unlink_dropped(struct store *s, const struct drop_list *d, struct commit_req **v,
+                           size_t n)
 {
     if (d->n)
         failpoint("after-retention-commit-crash");
     for (size_t i = 0; i < d->n; i++) {
+        bool referenced = false;
         log_info("retention dropped checkpoint %lld", (long long)d->v[i].id);
         if (!d->v[i].unreferenced)
             continue;
+        if (batch_uses(v, n, d->v[i].sha256) &&
+            (index_blob_referenced(s->index, d->v[i].sha256, &referenced) < 0 || referenced))
+            continue; /* in use, or unknown: the start-up sweep decides */
         int rr = blobstore_remove(s->blobs, d->v[i].sha256);
         if (rr < 0 && rr != -ENOENT)
             log_error("cannot remove blob %s: %s", d->v[i].sha256, strerror(-rr));
     }
 }
 
-int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
-                 uint64_t size, const char *sha_hex, struct ckpt_record *out)
+/* Publish and index a batch of synced uploads under the publish lock:
+ * every blob renamed into place, then one index transaction for all rows. */
+static void commit_batch(struct store *s, struct commit_req **v, size_t n)
 {
-    bool created = false;
-    int r;
-
-    /* The slow part, a GB-sized fsync, runs outside the lock so commits of
-     * different uploads overlap. */
-    r = blob_tmp_sync(tmp);
-    if (r < 0) {
-        blob_tmp_discard(tmp);
-        return r;
-    }
-    pthread_mutex_lock(&s->publish_lock);
-    r = blobstore_publish(s->blobs, tmp, sha_hex, &created);
-    if (r < 0) {
-        pthread_mutex_unlock(&s->publish_lock);
-        blob_tmp_discard(tmp);
-        return r;
-    }
-    struct drop_list dropped = {0};
+    struct index_insert_item items[COMMIT_BATCH_MAX];
     struct policy dflt;
+    bool any = false;
+
+    struct blob_publish pub[COMMIT_BATCH_MAX];
+
+    if (failpoint("commit-batch-delay"))
+        usleep(300 * 1000); /* tests: let the next uploads queue up behind this batch */
+    atomic_fetch_add_explicit(&s->commit_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->commit_uploads, n, memory_order_relaxed);
+    pthread_mutex_lock(&s->publish_lock);
+    for (size_t i = 0; i < n; i++)
+        pub[i] = (struct blob_publish){.t = v[i]->tmp, .sha_hex = v[i]->item.sha_hex};
+    blobstore_publish_batch(s->blobs, pub, n);
+    for (size_t i = 0; i < n; i++) {
+        items[i] = v[i]->item;
+        items[i].result = pub[i].result;
+        v[i]->created = pub[i].created;
+        if (pub[i].result < 0 && pub[i].t)
+            blob_tmp_discard(pub[i].t);
+    }
     bool has_dflt = store_default_policy(s, &dflt);
-    r = index_insert_retain(s->index, meta, size, sha_hex, now_ms(), has_dflt ? &dflt : NULL, out,
-                            &dropped);
-    if (r == 0)
+    index_insert_batch(s->index, items, n, has_dflt ? &dflt : NULL, true);
+    for (size_t i = 0; i < n; i++) {
+        v[i]->item.result = items[i].result;
+        any |= items[i].result == 0;
+    }
+    if (any)
         failpoint("after-index-commit-crash");
-    if (r == 0)
-        unlink_dropped(s, &dropped);
-    index_drop_list_free(&dropped);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result == 0)
+            unlink_dropped(s, &items[i].dropped, v, n);
+        index_drop_list_free(&items[i].dropped);
+    }
     /* Busy, full, a failed write: SQLite rolled the insert back, so the
      * new blob goes. A failed sync is different: the transaction may still
      * be in the WAL and replayed at the next open, so the blob stays (a
      * row without its blob would be a corrupt checkpoint); if the row
      * never appears, the next start's sweep moves the blob to quarantine/.
      * The index then refuses writes until restart (index_write_failed). */
-    if (r < 0 && created && !index_write_failed(s->index))
-        blobstore_remove(s->blobs, sha_hex);
-    else if (r < 0 && created)
-        log_error("index insert for blob %s failed with an I/O error; the blob stays until "
-                  "the next start sweeps it", sha_hex);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result == 0 || !v[i]->created || batch_uses(v, n, items[i].sha_hex))
+            continue;
+        if (!index_write_failed(s->index))
+            blobstore_remove(s->blobs, items[i].sha_hex);
+        else
+            log_error("index insert for blob %s failed with an I/O error; the blob stays "
+                      "until the next start sweeps it", items[i].sha_hex);
+    }
     pthread_mutex_unlock(&s->publish_lock);
-    return r;
+}
+
+int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
+                 uint64_t size, const char *sha_hex, struct ckpt_record *out)
+{
+    struct commit_req me = {
+        .tmp = tmp,
+        .item = {.meta = meta, .size = size, .sha_hex = sha_hex, .out = out},
+    };
+    int r;
+
+    /* The slow part, a GB-sized fsync, runs outside any lock so commits of
+     * different uploads overlap. */
+    r = blob_tmp_sync(tmp);
+    if (r < 0) {
+        blob_tmp_discard(tmp);
+        return r;
+    }
+    /* Queue up; whoever finds no batch in progress commits everything
+     * queued (its own upload included) and hands over to the next. */
+    pthread_mutex_lock(&s->commit_lock);
+    *s->commit_tail = &me;
+    s->commit_tail = &me.next;
+    while (!me.done) {
+        if (s->committing) {
+            pthread_cond_wait(&s->commit_cond, &s->commit_lock);
+            continue;
+        }
+        struct commit_req *v[COMMIT_BATCH_MAX];
+        size_t n = 0;
+        int64_t created_ms = now_ms();
+        while (s->commit_head && n < COMMIT_BATCH_MAX) {
+            v[n] = s->commit_head;
+            v[n]->item.created_ms = created_ms;
+            s->commit_head = v[n++]->next;
+        }
+        if (!s->commit_head)
+            s->commit_tail = &s->commit_head;
+        s->committing = true;
+        pthread_mutex_unlock(&s->commit_lock);
+        commit_batch(s, v, n);
+        pthread_mutex_lock(&s->commit_lock);
+        for (size_t i = 0; i < n; i++)
+            v[i]->done = true; /* its thread may return as soon as we unlock */
+        s->committing = false;
+        pthread_cond_broadcast(&s->commit_cond);
+    }
+    pthread_mutex_unlock(&s->commit_lock);
+    return me.item.result;
 }
 
 int store_policy_set(struct store *s, const char *run, const struct policy *p,
@@ -158,7 +251,7 @@ int store_policy_set(struct store *s, const char *run, const struct policy *p,
     pthread_mutex_lock(&s->publish_lock);
     r = index_policy_set(s->index, run, p, now_ms(), &dropped);
     if (r == 0)
-        unlink_dropped(s, &dropped);
+        unlink_dropped(s, &dropped, NULL, 0);
     pthread_mutex_unlock(&s->publish_lock);
     if (r == 0 && dropped_out) {
         *dropped_out = NULL;

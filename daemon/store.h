@@ -7,6 +7,7 @@
 #define CKPTD_STORE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "blobstore.h"
 #include "checkpoint.h"
@@ -17,6 +18,12 @@ struct store {
     struct blobstore *blobs;
     struct index *index;
     pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
+    /* Group commit: uploads wait here while one of them commits a batch. */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond;
+    struct commit_req *commit_head, **commit_tail;
+    bool committing;
+    atomic_uint_fast64_t commit_batches, commit_uploads; /* for /metrics */
     /* Capacity (store_set_capacity): bytes uploads in flight have claimed. */
     pthread_mutex_t space_lock;
     uint64_t max_disk, reserve, claimed;
@@ -36,7 +43,9 @@ void store_close(struct store *s);
 
 /* Commit an upload: fsync the temp file, publish it as blob sha_hex, insert
  * the index row, and fill *out. Always consumes tmp, discarding it on
- * failure, so a failed commit leaves neither a blob nor a row. */
+ * failure, so a failed commit leaves neither a blob nor a row. Uploads
+ * that reach this point together share one index transaction (group
+ * commit): one WAL sync for all of them, each still all or nothing. */
 int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
                  uint64_t size, const char *sha_hex, struct ckpt_record *out);
 

@@ -153,6 +153,20 @@ static bool get_fsync_failures(void *ctx, double *v)
     return true;
 }
 
+static bool get_commit_batches(void *ctx, double *v)
+{
+    struct store_metrics *sm = ctx;
+    *v = (double)atomic_load_explicit(&sm->s->commit_batches, memory_order_relaxed);
+    return true;
+}
+
+static bool get_commit_uploads(void *ctx, double *v)
+{
+    struct store_metrics *sm = ctx;
+    *v = (double)atomic_load_explicit(&sm->s->commit_uploads, memory_order_relaxed);
+    return true;
+}
+
 int store_metrics_new(struct store *s, struct metrics *reg, struct store_metrics **out)
 {
     static const struct {
@@ -177,6 +191,12 @@ int store_metrics_new(struct store *s, struct metrics *reg, struct store_metrics
         {true, "ckptd_fsync_failures_total",
          "fsync or fdatasync calls on blobs and their directories that failed.",
          get_fsync_failures},
+        {true, "ckptd_commit_batches_total",
+         "Group commits: index transactions that committed uploads together.",
+         get_commit_batches},
+        {true, "ckptd_commit_batch_uploads_total",
+         "Uploads those group commits carried (each committed or refused on its own).",
+         get_commit_uploads},
     };
     struct store_metrics *sm = calloc(1, sizeof(*sm));
     pthread_condattr_t ca;

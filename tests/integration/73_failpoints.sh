@@ -22,6 +22,8 @@ TESTED="$TESTED dir-fsync-eio during-delete-crash during-recovery-crash fdatasyn
 TESTED="$TESTED mid-body-crash temp-open-crash"
 # Retention's points have their scenarios in 141_retention_crash.sh.
 TESTED="$TESTED after-retention-commit-crash during-retention-crash"
+# Group commit's points have theirs in 156_group_commit.sh.
+TESTED="$TESTED commit-batch-delay index-item-eio"
 TESTED=$(printf '%s\n' $TESTED | sort | paste -sd ' ')
 defined=$(grep -ho 'failpoint("[a-z0-9-]*")' "$HARNESS_ROOT"/daemon/*.c |
     sed 's/failpoint("//; s/")//' | sort -u | paste -sd ' ')

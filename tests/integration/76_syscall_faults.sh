@@ -192,13 +192,16 @@ sweep()
     fail "$sc $err: an upload ran past the last injection point within N in {$nlist}"
 }
 
-NS="1 2 3 4 5 6 7 8 9 10 11 12"
+# Body pieces are about 32 KB (half of ckptd's 64 KiB connection pool): up to 12 writes for a
+# 380 KB upload; 24 leaves room for short pieces.
+NS=$(seq -s ' ' 1 24)
 for err in EIO ENOSPC; do
     RESTART_EACH=0
     # The body written to the temp file (one HTTP thread).
     sweep write "$err" "$NS"
-    # The temp file's creation.
-    sweep openat "$err" "1 2"
+    # The temp file's creation. -P: only calls on DATA/tmp count, not a lazy open elsewhere in
+    # the same thread (glibc's first malloc in a thread reads /sys/devices/system/cpu/online).
+    sweep openat "$err" "1 2" -P "$REAL_D/tmp"
     # openat on the blob directory (the commit opens blobs/ab to fsync it): -P limits tracing,
     # and so the count, to calls on DATA/blobs.
     sweep openat "$err" "1 2" -P "$REAL_D/blobs"
