@@ -7,12 +7,20 @@
  * HASH_PIPELINE_MIN bytes, a thread of its own hashes it instead, reading
  * back from the temp file (the page cache) what the event thread wrote.
  * The digest then covers exactly the bytes in the file.
+ *
+ * That costs a second copy of every byte, which only pays while a core
+ * would otherwise idle: with many uploads at once the event threads keep
+ * every core busy, and hashing where the bytes already are is cheaper. So
+ * at most half the cores (at least one) run hasher threads; an upload
+ * that finds them all taken hashes on its event thread.
  */
 #include "upload.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt_limits.h"
 #include "failpoint.h"
@@ -40,6 +48,27 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
 fail:
     upload_free(u);
     return r;
+}
+
+static atomic_int hashers;    /* hasher threads running, all uploads */
+static int hashers_max;
+static pthread_once_t hashers_once = PTHREAD_ONCE_INIT;
+
+static void hashers_init(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    hashers_max = n >= 4 ? (int)(n / 2) : 1;
+}
+
+/* Take a hasher slot; false when every one is in use. */
+static bool hasher_slot_get(void)
+{
+    pthread_once(&hashers_once, hashers_init);
+    int n = atomic_load(&hashers);
+    while (n < hashers_max)
+        if (atomic_compare_exchange_weak(&hashers, &n, n + 1))
+            return true;
+    return false;
 }
 
 /* The hasher thread: digest the temp file from u->hashed on, following
@@ -87,6 +116,7 @@ static void hasher_join(struct upload *u, bool abandon)
     pthread_mutex_unlock(&u->lock);
     pthread_join(u->hasher, NULL);
     u->hashing = false;
+    atomic_fetch_sub(&hashers, 1);
 }
 
 int upload_write(struct upload *u, const void *data, size_t len)
@@ -100,10 +130,15 @@ int upload_write(struct upload *u, const void *data, size_t len)
         failpoint("mid-body-crash");
     if (u->error)
         return 0;
-    if (!u->hashing && u->written >= HASH_PIPELINE_MIN) {
+    if (!u->hashing && !u->inline_hash && u->written >= HASH_PIPELINE_MIN) {
         u->hashed = u->written;
-        if (pthread_create(&u->hasher, NULL, hasher, u) == 0)
-            u->hashing = true; /* else keep hashing here */
+        if (hasher_slot_get()) {
+            if (pthread_create(&u->hasher, NULL, hasher, u) == 0)
+                u->hashing = true;
+            else
+                atomic_fetch_sub(&hashers, 1);
+        }
+        u->inline_hash = !u->hashing; /* decided once: keep hashing here */
     }
     if (u->hashing) {
         r = blob_tmp_write(u->tmp, data, len);

@@ -38,6 +38,7 @@ struct upload {
     pthread_cond_t more;          /* written grew, or stop was set */
     pthread_t hasher;
     bool hashing;                 /* the hasher thread runs */
+    bool inline_hash;             /* no hasher slot was free: hash here throughout */
     bool stop;                    /* written is final */
     bool abandon;                 /* the upload is dropped: stop at once */
     uint64_t hashed;              /* bytes of tmp in the digest */
