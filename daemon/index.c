@@ -284,6 +284,11 @@ int index_open(const char *path, unsigned readers, struct index **out)
         if (r < 0)
             goto fail;
         ix->n_readers++;
+        /* A first read opens the connection's WAL file now rather than
+         * on some later request: the daemon's descriptors stay constant
+         * under load (fd-count checks and limits see a steady number). */
+        if ((r = exec(ix->readers[i].db, "SELECT count(*) FROM sqlite_schema")) < 0)
+            goto fail;
     }
     *out = ix;
     return 0;
