@@ -497,6 +497,8 @@ class Bench:
         self.ng = Nginx(os.path.join(self.tmpfs, "nginx-prefix"), self.ng_root["tmpfs"],
                         self.ng_root["disk"])
         self.servers.append(self.ng)
+        note("both servers log every request (one unbuffered write per line, to files on the "
+             "tmpfs): ckptd its JSON access log, nginx its combined-format access_log")
 
     def ng_path(self, fs, name):
         return os.path.join(self.ng_root[fs], fs, name)
