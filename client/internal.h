@@ -104,4 +104,26 @@ int ckpt_sha_update(struct sha_ctx *h, const void *data, size_t len);
 int ckpt_sha_final_hex(struct sha_ctx *h, char hex[65]);
 void ckpt_sha_free(struct sha_ctx *h);
 
+/* SHA-256 of bytes [0, n) of a file (from offset base) on a thread of its
+ * own, which reads back with pread what the caller has written or sent
+ * (fhash.c). The caller owns fd and keeps it open until ckpt_fhash_free.
+ *
+ * ckpt_fhash_usable: whether fd can be read back that way (a regular file,
+ * readable, and for a download target not O_APPEND and open for writing);
+ * *base gets its current offset. ckpt_fhash_new: an idle hasher, NULL when
+ * out of memory. ckpt_fhash_start: (re)start from byte 0, abandoning any
+ * earlier work; 0 or a negative errno. ckpt_fhash_advance: bytes [0, avail)
+ * are final; never blocks for long. ckpt_fhash_final_hex: wait until bytes
+ * [0, len) are hashed and write the digest; 0, or a negative errno when a
+ * read failed or the file is shorter than len; start again before reuse.
+ * ckpt_fhash_free: stop at once and free; NULL is a no-op. One caller
+ * thread per hasher. */
+struct fhash;
+bool ckpt_fhash_usable(int fd, bool for_writing, uint64_t *base);
+struct fhash *ckpt_fhash_new(int fd, uint64_t base);
+int ckpt_fhash_start(struct fhash *f);
+void ckpt_fhash_advance(struct fhash *f, uint64_t avail);
+int ckpt_fhash_final_hex(struct fhash *f, uint64_t len, char hex[65]);
+void ckpt_fhash_free(struct fhash *f);
+
 #endif
