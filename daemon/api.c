@@ -433,7 +433,10 @@ static bool collect_digests(struct request *req, bool trailers, struct upload_di
         if (!s) {
             const char *announced = request_header(req, "Trailer");
             if (trailers && announced && parse_list_has(announced, name)) {
-                respond_error(req, E_INVALID_DIGEST,
+                /* Its own code: a proxy that drops request trailers
+                 * (nginx) causes it, and a client can then state the
+                 * digest as a header instead (libckpt does). */
+                respond_error(req, E_TRAILER_MISSING,
                               "the Trailer header announced %s but the body ended without it",
                               name);
                 return false;
