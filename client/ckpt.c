@@ -140,6 +140,14 @@ ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, void *use
     return CKPT_OK;
 }
 
+ckpt_err ckpt_client_set_header_digest(ckpt_client *c, int on)
+{
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    c->header_digest = on != 0;
+    return CKPT_OK;
+}
+
 ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path)
 {
     char *copy = NULL;
@@ -560,7 +568,10 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
         if (rs.status == 201) {
             ckpt_info *in = NULL;
             e = info_from_body(c, &rs, &in);
-            /* The server hashed what it received; it must be what we meant. */
+            /* The server hashed what it received; it must be what we meant
+             * (the digest sent in a header, or else in the trailer). */
+            if (!digest_hex && body->trailer_hex[0])
+                digest_hex = body->trailer_hex;
             if (e == CKPT_OK && digest_hex && strcmp(in->sha256, digest_hex) != 0) {
                 e = fail(c, CKPT_E_INTEGRITY, "the server stored SHA-256 %s, not %s", in->sha256,
                          digest_hex);
@@ -617,11 +628,43 @@ out:
     return e;
 }
 
+/* Whether the last answer says the trailer we sent did not reach the
+ * server: a proxy on the way drops request trailers (nginx does). Servers
+ * older than trailer_missing answered invalid_digest, which for an upload
+ * whose only digest is our own well-formed trailer means the same. Never
+ * digest_mismatch: bytes that did not match are not sent again. */
+static bool trailer_dropped(const ckpt_client *c)
+{
+    return c->last_status == 400 &&
+           (strcmp(c->last_code, "trailer_missing") == 0 || strcmp(c->last_code, "invalid_digest") == 0);
+}
+
+/* One pass: send the file chunked while a thread hashes the bytes sent (read
+ * back from the page cache), and state the digest in a trailer, which the
+ * server checks before it commits. *dropped is set when a proxy lost the
+ * trailer (nothing was stored). */
+static ckpt_err push_file_trailer(ckpt_client *c, const ckpt_meta *meta, int fd, uint64_t size,
+                                  ckpt_info **out, bool *dropped)
+{
+    struct http_body body = {.kind = BODY_FD, .fd = fd, .size = size};
+    ckpt_err e;
+
+    *dropped = false;
+    if (!(body.fd_hash = ckpt_fhash_new(fd, 0)))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    e = push(c, meta, &body, NULL, out);
+    ckpt_fhash_free(body.fd_hash);
+    *dropped = e == CKPT_E_REFUSED && trailer_dropped(c);
+    return e;
+}
+
 ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path, ckpt_info **out)
 {
     struct http_body body = {.kind = BODY_FD};
     char hex[65];
     ckpt_err e;
+    uint64_t base;
+    struct stat st;
     int fd;
 
     if (out)
@@ -634,6 +677,19 @@ ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path,
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail(c, CKPT_E_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!c->header_digest && fstat(fd, &st) == 0 && st.st_size > 0 &&
+        ckpt_fhash_usable(fd, false, &base) && base == 0) {
+        bool dropped;
+        e = push_file_trailer(c, meta, fd, (uint64_t)st.st_size, out, &dropped);
+        if (!dropped) {
+            close(fd);
+            return e;
+        }
+        /* Behind a proxy that drops trailers: say the digest up front from
+         * now on, on this handle, and send this file again that way. */
+        c->header_digest = true;
+        clear_error(c);
+    }
     e = hash_fd(c, fd, path, &body.size, hex);
     if (e == CKPT_OK) {
         body.fd = fd;

@@ -28,6 +28,8 @@ struct ckpt_client {
     long last_status;
     char last_error[CKPT_ERRMSG_MAX];
     char last_code[64];
+    bool header_digest; /* ckpt_push_file states the digest in a header (two
+                         * passes): asked for, or a proxy dropped a trailer */
 };
 
 /* Where a request body comes from. */
@@ -43,6 +45,9 @@ struct http_body {
     uint64_t pos;      /* bytes handed to libcurl so far */
     bool read_failed;  /* the source failed or aborted */
     struct sha_ctx *stream_hash; /* BODY_STREAM: digest sent as a trailer */
+    struct fhash *fd_hash; /* BODY_FD: when set, sent chunked with the digest of the
+                            * bytes sent in a trailer, hashed on another thread */
+    char trailer_hex[65];  /* the digest the trailer carried ("" before it went) */
 };
 
 /* Where a successful (2xx) response body goes; other bodies are kept in
