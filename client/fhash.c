@@ -15,6 +15,9 @@
 
 /* Read back in pieces that stay in the L2 cache between pread and hash. */
 #define FHASH_BUF (256u << 10)
+/* Wake a sleeping hasher once this much is pending, not for every write:
+ * a futex wake and a context switch per 64 KiB callback add up. */
+#define FHASH_WAKE (1u << 20)
 
 struct fhash {
     int fd;
@@ -137,7 +140,7 @@ void ckpt_fhash_advance(struct fhash *f, uint64_t avail)
 {
     pthread_mutex_lock(&f->lock);
     f->avail = avail;
-    if (f->sleeping)
+    if (f->sleeping && avail - f->hashed >= FHASH_WAKE)
         pthread_cond_signal(&f->more);
     pthread_mutex_unlock(&f->lock);
 }
