@@ -550,7 +550,7 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
                      const char *digest_hex, ckpt_info **out)
 {
     struct url u = {0};
-    char digest_header[100];
+    char digest_header[100], size_header[64];
     struct http_request rq = {.method = "PUT", .body = body, .progress = true};
     struct http_response rs;
     ckpt_err e;
@@ -562,6 +562,11 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
     if (digest_hex) {
         snprintf(digest_header, sizeof(digest_header), "X-Checkpoint-SHA256: %s", digest_hex);
         rq.headers[1] = digest_header;
+    } else if (body->fd_hash) {
+        /* Chunked, but of a known size: the server refuses at once (413,
+         * 507) what it would otherwise cut off after --max-upload bytes. */
+        snprintf(size_header, sizeof(size_header), "X-Checkpoint-Size: %" PRIu64, body->size);
+        rq.headers[1] = size_header;
     }
     e = perform(c, &rq, &rs, NULL);
     if (e == CKPT_OK) {

@@ -8,7 +8,8 @@
 # file with the digest in a header, once; a second push on the same client goes straight to
 # the header; --header-digest / CKPT_HEADER_DIGEST=1 skip the trailer try. Then `ckpt pull`
 # of the 64 MiB file (hashed on a second thread) verifies, resumes after a cut, and a byte
-# flipped in transit is caught with no file left behind.
+# flipped in transit is caught with no file left behind. The chunked push states X-Checkpoint-Size,
+# so --max-upload refuses it before the body (413, one PUT), as with a Content-Length.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/client.sh"
 need_daemon_binary
@@ -157,4 +158,31 @@ RC=$?
 expect_rc "ckpt pull -o - into a read-write file exits 0" 0
 check "  ... with the right bytes" cmp -s "$BIG" "$D/rw3.out"
 
+stop_ckptd
+
+# ---- the chunked upload states its size: --max-upload refuses it before the body
+start_ckptd --max-upload 1M || bail "ckptd starts with --max-upload 1M"
+start_proxy "$PORT" || bail "cutproxy starts"
+run_ckpt --url "$PROXY" -q push big "$F"
+expect_rc "ckpt push of a 3 MB file to a 1 MiB --max-upload exits 2" 2
+check "  ... payload_too_large" grep -q payload_too_large "$ERR"
+check_eq "  ... in one PUT, not retried" 1 "$(puts | wc -l)"
+check_match "  ... which stated X-Checkpoint-Size: 3000000" '.*\| X-Checkpoint-Size: 3000000( \|.*)?' "$(puts)"
+check "  ... and sent no body (nothing forwarded, no trailer)" bash -c "! grep -q '^trailer ' '$PROXY_LOG'"
+stop_proxy
+chunked_put()  # SIZE_HEADER BODY: a chunked PUT; prints "STATUS CODE"
+{
+    curl -sS --max-time 10 -o "$WORK/cp.json" -w '%{http_code}' -X PUT -H 'Transfer-Encoding: chunked' \
+        -H "$1" --data-binary "$2" "$BASE/v1/runs/sized/checkpoints" 2>/dev/null
+    printf ' %s' "$(jq -r .error.code <"$WORK/cp.json" 2>/dev/null)"
+}
+check_eq "X-Checkpoint-Size matching the chunked body: 201" "201 null" "$(chunked_put 'X-Checkpoint-Size: 5' hello)"
+check_eq "a chunked body shorter than its X-Checkpoint-Size: 400 bad_request" "400 bad_request" \
+    "$(chunked_put 'X-Checkpoint-Size: 7' hello)"
+check_eq "a malformed X-Checkpoint-Size: 400 bad_request" "400 bad_request" \
+    "$(chunked_put 'X-Checkpoint-Size: 5x' hello)"
+check_match "a chunked body longer than its X-Checkpoint-Size is cut off (no 201)" '(000|400) .*' \
+    "$(chunked_put 'X-Checkpoint-Size: 3' hello)"
+check_eq "  ... only the matching one was stored" 1 "$(run_count sized)"
+check "  ... no temp file is left" wait_for 5 tmp_is_empty
 stop_ckptd
