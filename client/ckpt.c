@@ -140,6 +140,14 @@ ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, void *use
     return CKPT_OK;
 }
 
+ckpt_err ckpt_client_set_header_digest(ckpt_client *c, int on)
+{
+    if (!c)
+        return CKPT_E_INVALID_ARG;
+    c->header_digest = on != 0;
+    return CKPT_OK;
+}
+
 ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path)
 {
     char *copy = NULL;
@@ -542,7 +550,7 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
                      const char *digest_hex, ckpt_info **out)
 {
     struct url u = {0};
-    char digest_header[100];
+    char digest_header[100], size_header[64];
     struct http_request rq = {.method = "PUT", .body = body, .progress = true};
     struct http_response rs;
     ckpt_err e;
@@ -554,13 +562,21 @@ static ckpt_err push(ckpt_client *c, const ckpt_meta *meta, struct http_body *bo
     if (digest_hex) {
         snprintf(digest_header, sizeof(digest_header), "X-Checkpoint-SHA256: %s", digest_hex);
         rq.headers[1] = digest_header;
+    } else if (body->fd_hash) {
+        /* Chunked, but of a known size: the server refuses at once (413,
+         * 507) what it would otherwise cut off after --max-upload bytes. */
+        snprintf(size_header, sizeof(size_header), "X-Checkpoint-Size: %" PRIu64, body->size);
+        rq.headers[1] = size_header;
     }
     e = perform(c, &rq, &rs, NULL);
     if (e == CKPT_OK) {
         if (rs.status == 201) {
             ckpt_info *in = NULL;
             e = info_from_body(c, &rs, &in);
-            /* The server hashed what it received; it must be what we meant. */
+            /* The server hashed what it received; it must be what we meant
+             * (the digest sent in a header, or else in the trailer). */
+            if (!digest_hex && body->trailer_hex[0])
+                digest_hex = body->trailer_hex;
             if (e == CKPT_OK && digest_hex && strcmp(in->sha256, digest_hex) != 0) {
                 e = fail(c, CKPT_E_INTEGRITY, "the server stored SHA-256 %s, not %s", in->sha256,
                          digest_hex);
@@ -617,11 +633,43 @@ out:
     return e;
 }
 
+/* Whether the last answer says the trailer we sent did not reach the
+ * server: a proxy on the way drops request trailers (nginx does). Servers
+ * older than trailer_missing answered invalid_digest, which for an upload
+ * whose only digest is our own well-formed trailer means the same. Never
+ * digest_mismatch: bytes that did not match are not sent again. */
+static bool trailer_dropped(const ckpt_client *c)
+{
+    return c->last_status == 400 &&
+           (strcmp(c->last_code, "trailer_missing") == 0 || strcmp(c->last_code, "invalid_digest") == 0);
+}
+
+/* One pass: send the file chunked while a thread hashes the bytes sent (read
+ * back from the page cache), and state the digest in a trailer, which the
+ * server checks before it commits. *dropped is set when a proxy lost the
+ * trailer (nothing was stored). */
+static ckpt_err push_file_trailer(ckpt_client *c, const ckpt_meta *meta, int fd, uint64_t size,
+                                  ckpt_info **out, bool *dropped)
+{
+    struct http_body body = {.kind = BODY_FD, .fd = fd, .size = size};
+    ckpt_err e;
+
+    *dropped = false;
+    if (!(body.fd_hash = ckpt_fhash_new(fd, 0)))
+        return fail(c, CKPT_E_NOMEM, "out of memory");
+    e = push(c, meta, &body, NULL, out);
+    ckpt_fhash_free(body.fd_hash);
+    *dropped = e == CKPT_E_REFUSED && trailer_dropped(c);
+    return e;
+}
+
 ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path, ckpt_info **out)
 {
     struct http_body body = {.kind = BODY_FD};
     char hex[65];
     ckpt_err e;
+    uint64_t base;
+    struct stat st;
     int fd;
 
     if (out)
@@ -634,6 +682,19 @@ ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path,
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail(c, CKPT_E_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!c->header_digest && fstat(fd, &st) == 0 && st.st_size > 0 &&
+        ckpt_fhash_usable(fd, false, &base) && base == 0) {
+        bool dropped;
+        e = push_file_trailer(c, meta, fd, (uint64_t)st.st_size, out, &dropped);
+        if (!dropped) {
+            close(fd);
+            return e;
+        }
+        /* Behind a proxy that drops trailers: say the digest up front from
+         * now on, on this handle, and send this file again that way. */
+        c->header_digest = true;
+        clear_error(c);
+    }
     e = hash_fd(c, fd, path, &body.size, hex);
     if (e == CKPT_OK) {
         body.fd = fd;
@@ -785,8 +846,9 @@ struct target {
     ckpt_write_fn write;
     void *write_ud;
     bool restartable;        /* a temp file we may truncate and refill */
-    struct sha_ctx *hash;
-    uint64_t got;            /* bytes delivered and hashed */
+    struct sha_ctx *hash;    /* hashed here, as the bytes arrive; or */
+    struct fhash *fh;        /* read back from fd and hashed on another thread */
+    uint64_t got;            /* bytes delivered (and handed to the hash) */
     uint64_t expect_offset;  /* the offset this attempt's body must start at */
     bool started;            /* this attempt delivered its first byte */
     bool misplaced;          /* the body was not the range we asked for */
@@ -827,21 +889,59 @@ static int target_write(void *ud, const char *buf, size_t len)
     } else if (t->write(t->write_ud, buf, len) != 0) {
         return 1;
     }
-    ckpt_sha_update(t->hash, buf, len);
     t->got += len;
+    if (t->fh)
+        ckpt_fhash_advance(t->fh, t->got); /* now final in the file */
+    else
+        ckpt_sha_update(t->hash, buf, len);
     return 0;
 }
 
 /* Start over into a restartable target: empty it and reset the hash. */
 static int target_restart(struct target *t)
 {
-    if (!t->restartable || ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0)
+    if (!t->restartable)
         return -1;
-    ckpt_sha_free(t->hash);
-    if (!(t->hash = ckpt_sha_new()))
+    /* Stop the hasher before the file shrinks under its reads. */
+    if (t->fh && ckpt_fhash_start(t->fh) < 0)
         return -1;
+    if (ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0)
+        return -1;
+    if (!t->fh) {
+        ckpt_sha_free(t->hash);
+        if (!(t->hash = ckpt_sha_new()))
+            return -1;
+    }
     t->got = 0;
     return 0;
+}
+
+/* Hash a regular file target on a thread of its own, which reads back what
+ * was written while this one receives: the two run on two cores, and the
+ * digest covers the bytes in the file itself. Other targets (a pipe, a
+ * callback, a write-only fd) are hashed here as the bytes arrive. */
+static int target_hash_init(struct target *t)
+{
+    uint64_t base;
+
+    if (t->fd >= 0 && ckpt_fhash_usable(t->fd, true, &base) && (t->fh = ckpt_fhash_new(t->fd, base))) {
+        if (ckpt_fhash_start(t->fh) == 0)
+            return 0;
+        ckpt_fhash_free(t->fh); /* no thread: hash inline instead */
+        t->fh = NULL;
+    }
+    return (t->hash = ckpt_sha_new()) ? 0 : -ENOMEM;
+}
+
+/* The digest of the t->got bytes delivered. */
+static ckpt_err target_digest(ckpt_client *c, struct target *t, char hex[65])
+{
+    int r = t->fh ? ckpt_fhash_final_hex(t->fh, t->got, hex) : ckpt_sha_final_hex(t->hash, hex);
+
+    if (r < 0)
+        return fail(c, t->fh ? CKPT_E_IO : CKPT_E_INTEGRITY, "cannot hash the received bytes: %s",
+                    strerror(-r));
+    return CKPT_OK;
 }
 
 /* Resolve ref, then fetch its bytes into t, resuming after interruptions,
@@ -856,7 +956,7 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
     if ((e = ckpt_get(c, ref, &info)) != CKPT_OK)
         return e;
     url_add(&u, "%s/v1/checkpoints/%" PRId64 "/blob", c->base_url, info->id);
-    if (!(t->hash = ckpt_sha_new())) {
+    if (target_hash_init(t) < 0) {
         e = fail(c, CKPT_E_NOMEM, "out of memory");
         goto out;
     }
@@ -940,7 +1040,9 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
                  t->got, info->size);
         goto out;
     }
-    if (ckpt_sha_final_hex(t->hash, hex) < 0 || strcmp(hex, info->sha256) != 0) {
+    if ((e = target_digest(c, t, hex)) != CKPT_OK)
+        goto out;
+    if (strcmp(hex, info->sha256) != 0) {
         e = fail(c, CKPT_E_INTEGRITY, "received bytes have SHA-256 %s, the checkpoint has %s", hex,
                  info->sha256);
         goto out;
@@ -951,6 +1053,8 @@ static ckpt_err pull(ckpt_client *c, const ckpt_ref *ref, struct target *t, ckpt
     if (c->progress)
         c->progress(c->progress_ud, t->got, info->size);
 out:
+    ckpt_fhash_free(t->fh); /* stops it before the caller closes or unlinks fd */
+    t->fh = NULL;
     ckpt_sha_free(t->hash);
     t->hash = NULL;
     if (e == CKPT_OK && out)

@@ -127,6 +127,13 @@ CKPT_API ckpt_err ckpt_client_set_progress(ckpt_client *c, ckpt_progress_fn fn, 
  * CKPT_E_INVALID_ARG when c is NULL, CKPT_E_NOMEM; c is unchanged then. */
 CKPT_API ckpt_err ckpt_client_set_ca_file(ckpt_client *c, const char *path);
 
+/* on != 0: ckpt_push_file reads the file twice, once for its SHA-256 and
+ * once to upload it with the digest in a header, instead of once with the
+ * digest in a trailer. For a route through a proxy that drops request
+ * trailers (nginx): ckpt_push_file finds that out by itself, but only after
+ * sending the file once in vain. Default 0; the fallback sets it. */
+CKPT_API ckpt_err ckpt_client_set_header_digest(ckpt_client *c, int on);
+
 /* ---- metadata ---------------------------------------------------------- */
 
 typedef struct {
@@ -166,9 +173,23 @@ CKPT_API void ckpt_info_free(ckpt_info *info);
 
 /* ---- push -------------------------------------------------------------- */
 
-/* Upload the file at path. Its SHA-256 is computed first and sent with the
- * request, so the server stores nothing if the bytes it receives differ.
- * Retried from the start of the file on network and server failures.
+/* Upload the file at path, in one pass: the body goes chunked while a
+ * second thread hashes the bytes sent (reading them back from the page
+ * cache), and the SHA-256 follows in a trailer, which the server checks
+ * before it commits: it stores nothing if the bytes it received differ.
+ * Retried from the start of the file on network and server failures (the
+ * hash starts over with the body). Only the file's size at the start is
+ * sent; a file that shrinks meanwhile aborts the upload.
+ *
+ * Some proxies (nginx) drop request trailers; the server then refuses the
+ * upload with 400 trailer_missing (invalid_digest from older servers) and
+ * stores nothing. ckpt_push_file then sends the file again the old way,
+ * in two passes (the SHA-256 first, then the upload with the digest in an
+ * X-Checkpoint-SHA256 header), and remembers it: later pushes of files on
+ * the same handle go straight to two passes. ckpt_client_set_header_digest
+ * asks for two passes from the start. Either way the progress callback
+ * counts the bytes of the upload under way. Files that are not regular
+ * (a FIFO, a device) always take two passes.
  * *out (may be NULL) gets the stored checkpoint. */
 CKPT_API ckpt_err ckpt_push_file(ckpt_client *c, const ckpt_meta *meta, const char *path,
                         ckpt_info **out);

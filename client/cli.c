@@ -35,7 +35,12 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  push RUN FILE [--epoch N] [--step N] [--loss X] [--metric NAME=VALUE]...\n"
-    "        upload FILE (- reads standard input) as a checkpoint of RUN\n"
+    "                [--header-digest]\n"
+    "        upload FILE (- reads standard input) as a checkpoint of RUN, in one\n"
+    "        pass with the SHA-256 in a trailer; --header-digest (or\n"
+    "        CKPT_HEADER_DIGEST=1) hashes FILE first and sends it in a header, for\n"
+    "        proxies that drop trailers (found out by itself, at the cost of a\n"
+    "        second upload)\n"
     "  pull ID [-o FILE]\n"
     "  pull RUN --best [--metric NAME] [--max] [-o FILE]\n"
     "  pull RUN --latest [-o FILE]\n"
@@ -377,8 +382,10 @@ static int cmd_push(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"epoch", required_argument, NULL, 'e'}, {"step", required_argument, NULL, 's'},
         {"loss", required_argument, NULL, 'l'},  {"metric", required_argument, NULL, 'm'},
-        {NULL, 0, NULL, 0},
+        {"header-digest", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
     };
+    const char *env = getenv("CKPT_HEADER_DIGEST");
+    bool header_digest = env && *env && strcmp(env, "0") != 0;
     ckpt_meta meta = {0};
     ckpt_metric metrics[64];
     char names[64][129];
@@ -419,17 +426,20 @@ static int cmd_push(struct cli *cli, int argc, char **argv)
             meta.n_metrics++;
             break;
         }
+        case 'H': header_digest = true; break;
         default:
             return usage_error("push: unknown option '%s'", argv[optind - 1]), EXIT_USAGE;
         }
     }
     if (argc - optind != 2)
         return usage_error("usage: ckpt push RUN FILE [--epoch N] [--step N] [--loss X] "
-                           "[--metric NAME=VALUE]..."),
+                           "[--metric NAME=VALUE]... [--header-digest]"),
                EXIT_USAGE;
     meta.run = argv[optind];
     meta.metrics = metrics;
     const char *file = argv[optind + 1];
+    if (header_digest)
+        ckpt_client_set_header_digest(cli->client, 1);
     progress_begin(cli);
     if (strcmp(file, "-") == 0)
         e = ckpt_push_stream(cli->client, &meta, read_stdin, NULL, &info);

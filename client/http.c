@@ -187,6 +187,10 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
             return CURL_READFUNC_ABORT;
         }
         n = (size_t)got;
+        /* These bytes are final in libcurl's buffer; the hasher reads the
+         * same range back from the file on its own thread. */
+        if (b->fd_hash)
+            ckpt_fhash_advance(b->fd_hash, b->pos + n);
         break;
     }
     case BODY_STREAM:
@@ -213,6 +217,13 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 
     if (origin != SEEK_SET || offset < 0 || b->kind == BODY_STREAM || (uint64_t)offset > b->size)
         return CURL_SEEKFUNC_CANTSEEK;
+    if (b->fd_hash) {
+        /* A rewind resends: hash from the start again, up to the new
+         * position (bytes the server already has from this request). */
+        if (ckpt_fhash_start(b->fd_hash) < 0)
+            return CURL_SEEKFUNC_FAIL;
+        ckpt_fhash_advance(b->fd_hash, (uint64_t)offset);
+    }
     b->pos = (uint64_t)offset;
     return CURL_SEEKFUNC_OK;
 }
@@ -222,10 +233,19 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 static int on_trailer(struct curl_slist **list, void *ud)
 {
     struct exchange *x = ud;
+    struct http_body *b = x->rq->body;
     char hex[65];
+    /* A file's hasher may lag the sender by a buffer or two: wait for it. */
+    int r = b->fd_hash ? ckpt_fhash_final_hex(b->fd_hash, b->pos, hex)
+                       : ckpt_sha_final_hex(b->stream_hash, hex);
 
-    if (ckpt_sha_final_hex(x->rq->body->stream_hash, hex) < 0)
+    if (r < 0) {
+        b->read_failed = true;
+        snprintf(x->rs->error, sizeof(x->rs->error), "cannot hash the file being uploaded: %s",
+                 strerror(-r));
         return CURL_TRAILERFUNC_ABORT;
+    }
+    memcpy(b->trailer_hex, hex, sizeof(hex));
     snprintf(x->trailer_line, sizeof(x->trailer_line), "X-Checkpoint-SHA256: %s", hex);
     x->trailers = curl_slist_append(NULL, x->trailer_line);
     if (!x->trailers)
@@ -305,7 +325,9 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
      * curl_easy_reset: a second chunked upload with trailers on the same
      * handle writes its first chunk header before the upload buffer. So a
      * streamed upload gets a handle of its own. */
-    bool own = rq->body && rq->body->kind == BODY_STREAM;
+    bool trailer = rq->body && (rq->body->kind == BODY_STREAM ||
+                                (rq->body->kind == BODY_FD && rq->body->fd_hash));
+    bool own = trailer;
     CURL *h = own ? curl_easy_init() : c->curl;
     struct exchange x = {.c = c, .rq = rq, .rs = rs, .h = h};
     struct curl_slist *headers = NULL;
@@ -351,12 +373,24 @@ int ckpt_http_perform(struct ckpt_client *c, const struct http_request *rq, stru
     if (rq->body && rq->body->kind != BODY_NONE) {
         struct http_body *b = rq->body;
         b->pos = 0;
+        b->trailer_hex[0] = '\0';
+        int r = b->fd_hash ? ckpt_fhash_start(b->fd_hash) : 0;
+        if (r < 0) {
+            /* Each attempt hashes what it sends, from byte 0. */
+            rs->aborted = true;
+            snprintf(rs->error, sizeof(rs->error), "cannot start hashing the file: %s",
+                     strerror(-r));
+            curl_slist_free_all(headers);
+            if (own)
+                curl_easy_cleanup(h);
+            return -1;
+        }
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, &x);
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
         curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
-        if (b->kind == BODY_STREAM) {
+        if (trailer) {
             headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
             headers = curl_slist_append(headers, "Trailer: X-Checkpoint-SHA256");
             curl_easy_setopt(h, CURLOPT_TRAILERFUNCTION, on_trailer);

@@ -28,6 +28,8 @@ struct ckpt_client {
     long last_status;
     char last_error[CKPT_ERRMSG_MAX];
     char last_code[64];
+    bool header_digest; /* ckpt_push_file states the digest in a header (two
+                         * passes): asked for, or a proxy dropped a trailer */
 };
 
 /* Where a request body comes from. */
@@ -43,6 +45,9 @@ struct http_body {
     uint64_t pos;      /* bytes handed to libcurl so far */
     bool read_failed;  /* the source failed or aborted */
     struct sha_ctx *stream_hash; /* BODY_STREAM: digest sent as a trailer */
+    struct fhash *fd_hash; /* BODY_FD: when set, sent chunked with the digest of the
+                            * bytes sent in a trailer, hashed on another thread */
+    char trailer_hex[65];  /* the digest the trailer carried ("" before it went) */
 };
 
 /* Where a successful (2xx) response body goes; other bodies are kept in
@@ -103,5 +108,27 @@ struct sha_ctx *ckpt_sha_new(void);
 int ckpt_sha_update(struct sha_ctx *h, const void *data, size_t len);
 int ckpt_sha_final_hex(struct sha_ctx *h, char hex[65]);
 void ckpt_sha_free(struct sha_ctx *h);
+
+/* SHA-256 of bytes [0, n) of a file (from offset base) on a thread of its
+ * own, which reads back with pread what the caller has written or sent
+ * (fhash.c). The caller owns fd and keeps it open until ckpt_fhash_free.
+ *
+ * ckpt_fhash_usable: whether fd can be read back that way (a regular file,
+ * readable, and for a download target not O_APPEND and open for writing);
+ * *base gets its current offset. ckpt_fhash_new: an idle hasher, NULL when
+ * out of memory. ckpt_fhash_start: (re)start from byte 0, abandoning any
+ * earlier work; 0 or a negative errno. ckpt_fhash_advance: bytes [0, avail)
+ * are final; never blocks for long. ckpt_fhash_final_hex: wait until bytes
+ * [0, len) are hashed and write the digest; 0, or a negative errno when a
+ * read failed or the file is shorter than len; start again before reuse.
+ * ckpt_fhash_free: stop at once and free; NULL is a no-op. One caller
+ * thread per hasher. */
+struct fhash;
+bool ckpt_fhash_usable(int fd, bool for_writing, uint64_t *base);
+struct fhash *ckpt_fhash_new(int fd, uint64_t base);
+int ckpt_fhash_start(struct fhash *f);
+void ckpt_fhash_advance(struct fhash *f, uint64_t avail);
+int ckpt_fhash_final_hex(struct fhash *f, uint64_t len, char hex[65]);
+void ckpt_fhash_free(struct fhash *f);
 
 #endif

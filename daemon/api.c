@@ -433,7 +433,10 @@ static bool collect_digests(struct request *req, bool trailers, struct upload_di
         if (!s) {
             const char *announced = request_header(req, "Trailer");
             if (trailers && announced && parse_list_has(announced, name)) {
-                respond_error(req, E_INVALID_DIGEST,
+                /* Its own code: a proxy that drops request trailers
+                 * (nginx) causes it, and a client can then state the
+                 * digest as a header instead (libckpt does). */
+                respond_error(req, E_TRAILER_MISSING,
                               "the Trailer header announced %s but the body ended without it",
                               name);
                 return false;
@@ -468,16 +471,30 @@ void api_upload_begin(struct request *req)
     struct upload *u;
     struct ckpt_meta meta = {0};
     struct upload_digest digest = {0};
-    uint64_t avail;
+    uint64_t avail, length = req->content_length, stated = 0;
+    bool known = req->has_length;
     int r;
 
     if (!check_run(req) || !check_params(req, allowed, true) || !upload_meta(req, &meta) ||
         !collect_digests(req, false, &digest))
         return;
-    if (req->has_length && req->content_length > app->max_upload) {
+    /* A chunked body may state its size (libckpt does for a file whose
+     * digest goes in a trailer): it is then judged now, like a
+     * Content-Length, instead of after --max-upload bytes sent in vain. */
+    const char *size = req->chunked ? request_header(req, "X-Checkpoint-Size") : NULL;
+    if (size) {
+        int64_t v;
+        if (parse_u63(size, &v) < 0 || v == 0) {
+            respond_error(req, E_BAD_REQUEST, "X-Checkpoint-Size must be a positive integer");
+            return;
+        }
+        stated = length = (uint64_t)v;
+        known = true;
+    }
+    if (known && length > app->max_upload) {
         respond_error(req, E_PAYLOAD_TOO_LARGE,
                       "body of %" PRIu64 " bytes exceeds this server's limit of %" PRIu64,
-                      req->content_length, app->max_upload);
+                      length, app->max_upload);
         return;
     }
     if (!req->chunked && (!req->has_length || req->content_length == 0)) {
@@ -503,31 +520,33 @@ void api_upload_begin(struct request *req)
     }
     /* Refuse now what cannot fit (quota, or the reserve kept free), rather
      * than after the client sent it. */
-    if (req->has_length && (r = store_space_claim(app->store, req->content_length)) < 0) {
+    if (known && (r = store_space_claim(app->store, length)) < 0) {
         if (r == -EDQUOT)
             respond_error(req, E_INSUFFICIENT_STORAGE,
                           "body of %" PRIu64 " bytes would exceed the --max-disk quota of %" PRIu64
-                          " bytes", req->content_length, app->store->max_disk);
+                          " bytes", length, app->store->max_disk);
         else if (r == -ENOSPC && blobstore_free_space(app->store->blobs, &avail) == 0)
             respond_error(req, E_INSUFFICIENT_STORAGE,
                           "body of %" PRIu64 " bytes does not fit: %" PRIu64 " bytes free, of "
-                          "which %" PRIu64 " are kept in reserve", req->content_length, avail,
+                          "which %" PRIu64 " are kept in reserve", length, avail,
                           app->store->reserve);
         else
             respond_error(req, error_from_errno(r), NULL);
         return;
     }
-    r = upload_new(app->store->blobs, app->max_upload, &u);
+    /* A body longer than it stated is cut off like one over --max-upload. */
+    r = upload_new(app->store->blobs, stated ? stated : app->max_upload, &u);
     if (r < 0) {
-        if (req->has_length)
-            store_space_release(app->store, req->content_length);
+        if (known)
+            store_space_release(app->store, length);
         log_error("cannot start upload: %s", strerror(-r));
         respond_error(req, error_from_errno(r), "cannot start upload: %s", strerror(-r));
         return;
     }
     u->meta = meta;
     u->expected = digest;
-    u->claimed = req->has_length ? req->content_length : 0;
+    u->claimed = known ? length : 0;
+    u->stated = stated;
     req->upload = u;
 }
 
@@ -615,6 +634,12 @@ void api_upload_end(struct request *req)
 
     if (u->received == 0) {
         respond_error(req, E_EMPTY_BODY, NULL);
+        return;
+    }
+    if (u->stated && u->received != u->stated) {
+        respond_error(req, E_BAD_REQUEST,
+                      "the body has %" PRIu64 " bytes, not the %" PRIu64 " X-Checkpoint-Size stated",
+                      u->received, u->stated);
         return;
     }
     /* A digest in a trailer counts the same as one in a header; both, if

@@ -41,6 +41,7 @@ const char *error_code(enum api_error e)
     case E_INVALID_POLICY: return "invalid_policy";
     case E_POLICY_NOT_FOUND: return "policy_not_found";
     case E_LEASE_NOT_FOUND: return "lease_not_found";
+    case E_TRAILER_MISSING: return "trailer_missing";
     case E__COUNT: break;
     }
     return "internal_error";
@@ -82,6 +83,7 @@ unsigned error_status(enum api_error e)
     case E_LEASE_NOT_FOUND: return 404;
     case E_ALIAS_RESERVED: return 409;
     case E_PRECONDITION_FAILED: return 412;
+    case E_TRAILER_MISSING: return 400;
     case E__COUNT: break;
     }
     return 500;
@@ -125,6 +127,8 @@ const char *error_message(enum api_error e)
     case E_INVALID_POLICY: return "malformed retention policy";
     case E_POLICY_NOT_FOUND: return "this run has no retention policy of its own";
     case E_LEASE_NOT_FOUND: return "no such lease";
+    case E_TRAILER_MISSING:
+        return "the Trailer header announced a digest but the body ended without it";
     case E__COUNT: break;
     }
     return "internal server error";

@@ -39,6 +39,7 @@ enum api_error {
     E_INVALID_POLICY,
     E_POLICY_NOT_FOUND,
     E_LEASE_NOT_FOUND,
+    E_TRAILER_MISSING,
     E__COUNT
 };
 

@@ -26,6 +26,7 @@ struct upload {
     uint64_t limit;               /* refuse bodies longer than this */
     uint64_t received;
     uint64_t claimed;             /* store_space_claim'ed, released when the request ends */
+    uint64_t stated;              /* a chunked body's X-Checkpoint-Size; 0: none */
     int error;                    /* first write failure (negative errno), sticky */
     struct blob_tmp *tmp;         /* owned until committed */
     struct sha256 *hash;

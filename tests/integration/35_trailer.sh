@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Digest in a chunked-body trailer (for streamed uploads): correct -> 201; wrong bytes -> 400
 # digest_mismatch; malformed -> invalid_digest; announced in Trailer but missing ->
-# invalid_digest; a body cut off before its last chunk is never committed.
+# trailer_missing; a body cut off before its last chunk is never committed.
 . "$(dirname "$0")/../lib/harness.sh"
 need_daemon_binary
 start_ckptd || bail "ckptd starts"
@@ -41,7 +41,7 @@ check "no refused trailer upload left a temp file" tmp_is_empty
 # The error codes, read from a full response.
 resp=$(curl -sS --max-time 10 -X PUT -H 'Transfer-Encoding: chunked' -H 'Trailer: X-Checkpoint-SHA256' \
     --data-binary hello "$BASE/v1/runs/tr/checkpoints")
-check_eq "a missing announced trailer is reported as invalid_digest" invalid_digest \
+check_eq "a missing announced trailer is reported as trailer_missing (not invalid_digest)" trailer_missing \
     "$(printf '%s' "$resp" | jq -r .error.code)"
 
 # A body cut off after its first chunk, with no last chunk: nothing is committed.

@@ -80,8 +80,8 @@ res=$("$PYTHON" "$CHUNKED_PUT" "$PORT" /v1/runs/raw/checkpoints "$SMALL" --chunk
 check_eq "a chunked PUT with a wrong Repr-Digest trailer answers 400 digest_mismatch" \
     "400 digest_mismatch -" "$res"
 res=$("$PYTHON" "$CHUNKED_PUT" "$PORT" /v1/runs/raw/checkpoints "$SMALL" --announce X-Checkpoint-SHA256)
-check_eq "a chunked PUT whose announced trailer never comes answers 400 invalid_digest" \
-    "400 invalid_digest -" "$res"
+check_eq "a chunked PUT whose announced trailer never comes answers 400 trailer_missing" \
+    "400 trailer_missing -" "$res"
 check_eq "  ... none of them stored a checkpoint" "$rows" "$(run_count raw)"
 check_eq "  ... or a blob" "$blobs" "$(blob_listing)"
 check "  ... or left a temporary file" wait_for 3 tmp_is_empty

@@ -9,6 +9,10 @@ until close), so that it can inject faults at exact byte offsets:
                        N body bytes have been forwarded to the client: the client sees a
                        connection closed early and must resume
   --flip-upload OFF    flip the lowest bit of body byte OFF of the first upload (PUT/POST)
+  --cut-upload N       close the first upload's connection after N body bytes were forwarded
+                       to the daemon: the client sees its upload fail midway and must retry
+  --drop-trailers      remove the trailer fields of chunked requests, as nginx does: the
+                       body still ends properly, only its trailer section is empty
   --flip-download OFF  flip the lowest bit of body byte OFF of the first blob download
   --drop-range         remove Range and If-Range from requests, as a server or proxy that
                        ignores them would: the server then answers 200 with the whole blob
@@ -40,6 +44,7 @@ class State:
         self.cuts = [int(x) for x in args.cut.split(",")] if args.cut else []
         self.blob_responses = 0
         self.flip_upload = args.flip_upload
+        self.cut_upload = args.cut_upload
         self.flip_download = args.flip_download
         self.fail_left = args.fail
         self.fail_status = args.fail_status
@@ -105,6 +110,9 @@ class Direction:
             if not fail and method in ("PUT", "POST") and st.flip_upload is not None:
                 self.flip_at = st.flip_upload
                 st.flip_upload = None
+            if not fail and method in ("PUT", "POST") and st.cut_upload is not None:
+                self.cut_at = st.cut_upload
+                st.cut_upload = None
         body = self.set_framing(h, request_method=None)
         if fail:
             self.discard = True
@@ -172,6 +180,7 @@ class Direction:
             if self.discard:
                 self.answer_locally()
             self.flip_at = None
+            self.cut_at = None
         else:
             if self.msg:
                 log(self.conn.args.log, "resp %d %d body=%d %s%s%s" % (
@@ -207,6 +216,8 @@ class Direction:
             out = out[:keep]
             self.body_off += keep
             self.done = True
+            if self.is_request:
+                log(self.conn.args.log, "cut-upload %d body=%d" % (self.conn.n, self.body_off))
             return bytes(out)
         self.body_off += len(out)
         return b"" if self.discard else bytes(out)
@@ -267,10 +278,13 @@ class Direction:
                     break
                 line = bytes(self.buf[: i + 2])
                 del self.buf[: i + 2]
-                if not self.discard:
+                trailer = line != b"\r\n"
+                if not self.discard and not (trailer and self.conn.args.drop_trailers):
                     out += line
-                if line != b"\r\n":
-                    log(self.conn.args.log, "trailer %d %s" % (self.conn.n, line.decode("latin-1").strip()))
+                if trailer:
+                    log(self.conn.args.log, "%s %d %s" % (
+                        "dropped-trailer" if self.conn.args.drop_trailers else "trailer", self.conn.n,
+                        line.decode("latin-1").strip()))
                 else:
                     self.end_message("complete")
             elif self.state == "close":
@@ -361,6 +375,8 @@ def main():
     ap.add_argument("--flip-upload", type=int)
     ap.add_argument("--flip-download", type=int)
     ap.add_argument("--drop-range", action="store_true")
+    ap.add_argument("--cut-upload", type=int)
+    ap.add_argument("--drop-trailers", action="store_true")
     ap.add_argument("--fail", type=int, default=0)
     ap.add_argument("--fail-status", type=int, default=503)
     ap.add_argument("--fail-code", default="unavailable")
