@@ -338,7 +338,11 @@ static void reader_put(struct index *ix, unsigned slot)
 
 static void copy_text(char *dst, size_t size, const unsigned char *src)
 {
-    snprintf(dst, size, "%s", src ? (const char *)src : "");
+    size_t n = src ? strnlen((const char *)src, size - 1) : 0;
+
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 static int load_metrics(struct conn *cn, struct ckpt_record *rec)
@@ -702,8 +706,12 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
                struct ckpt_record *out)
 {
     static const char *const sql[2][2] = {
-        {"SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
-         "AND c.corrupt = 0 ORDER BY c.loss ASC, c.id DESC LIMIT 1",
+        /* The lowest loss, then the newest row with it: two seeks on
+         * (run, loss, id). "ORDER BY loss ASC, id DESC" would sort ties in
+         * a temporary b-tree, opened and closed on every request. */
+        {"SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.corrupt = 0 "
+         "AND c.loss = (SELECT loss FROM checkpoints WHERE run = ?1 AND loss IS NOT NULL "
+         "AND corrupt = 0 ORDER BY loss ASC LIMIT 1) ORDER BY c.id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
          "AND c.corrupt = 0 ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
         {"SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
@@ -810,7 +818,7 @@ int index_list(struct index *ix, const struct list_query *q,
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     /* One read transaction: the page and its metrics come from one snapshot. */
-    if ((r = exec(db, "BEGIN")) < 0)
+    if ((r = cexec(cn, "BEGIN")) < 0)
         goto out;
     if ((r = run_exists(cn, q->run, &exists)) < 0)
         goto end;
@@ -869,7 +877,7 @@ int index_list(struct index *ix, const struct list_query *q,
     if (r == 0 && *has_next)
         *next = last;
 end:
-    exec(db, "COMMIT");
+    cexec(cn, "COMMIT");
 out:
     reader_put(ix, slot);
     return r;

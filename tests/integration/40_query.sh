@@ -331,4 +331,18 @@ expect_405 POST /healthz "GET HEAD" POST
 expect_405 PUT /v1/runs/q/latest "GET HEAD" PUT
 expect_405 PATCH /v1/runs/q/best/blob "GET HEAD" PATCH
 
+# Ties on the best loss: the newest checkpoint with it wins, for min and for max.
+for i in 1 2 3; do
+    rand_file "$WORK/tie$i" 100
+    upload ties "epoch=$i&loss=0.25" "$WORK/tie$i"
+    TIE[$i]=$(jbody .id)
+done
+upload ties "epoch=4&loss=0.75" "$WORK/tie1"
+http GET /v1/runs/ties/best
+check_eq "three checkpoints share the lowest loss: best is the newest of them" "${TIE[3]}" "$(jbody .id)"
+upload ties "epoch=5&loss=0.75" "$WORK/tie2"
+TOP=$(jbody .id)
+http GET "/v1/runs/ties/best?mode=max"
+check_eq "two share the highest loss: best?mode=max is the newer" "$TOP" "$(jbody .id)"
+
 stop_ckptd
