@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@ struct failure_slot {
 
 struct auth {
     struct index *ix;
+    /* Once a token exists, one always does: revoking keeps the row (the
+     * token commands never delete one), so the answer is kept rather than
+     * asked of the index on every request. Until then it is asked every
+     * time, so the first token takes effect on the next request. */
+    atomic_bool any_token;
     pthread_mutex_t lock;
     struct failure_slot slots[AUTH_TRACKED_ADDRESSES];
     unsigned next_evict;
@@ -178,10 +184,14 @@ enum auth_result auth_check(struct auth *a, const char *authorization,
     char id[AUTH_ID_HEX + 1];
     bool any;
 
-    if (index_tokens_exist(a->ix, &any) < 0)
-        return AUTH_ERROR;
-    if (!any)
-        return AUTH_OPEN;
+    any = atomic_load_explicit(&a->any_token, memory_order_relaxed);
+    if (!any) {
+        if (index_tokens_exist(a->ix, &any) < 0)
+            return AUTH_ERROR;
+        if (!any)
+            return AUTH_OPEN;
+        atomic_store_explicit(&a->any_token, true, memory_order_relaxed);
+    }
     if (throttled(a, peer))
         return AUTH_THROTTLED;
     if (!authorization) {

@@ -149,3 +149,24 @@ E=$(new_tmpdir)
 timeout 10 "$CKPTD" --listen 0.0.0.0:0 --data "$E" >"$WORK/nl.out" 2>"$WORK/nl.err"
 check_eq "ckptd refuses a non-loopback address with no tokens (exit 1)" 1 "$?"
 check "and says why" grep -q 'without authentication' "$WORK/nl.err"
+
+# The first token, added while the daemon runs, is required from the next request on; revoking
+# every token does not reopen the server (revoked tokens stay in the index).
+F=$(new_tmpdir)
+start_ckptd_on "$F" || bail "ckptd starts on an empty data dir"
+check_eq "with no token, a request without Authorization answers 200" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs")"
+check_eq "and again (the open state is asked of the index each time)" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs")"
+FIRST=$("$CKPTD" token add first --role read --data "$F" 2>/dev/null)
+check_eq "right after the first token is added, a request without it answers 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs")"
+check_eq "and one with it answers 200" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $FIRST" "$BASE/v1/runs")"
+"$CKPTD" token revoke "${FIRST%%.*}" --data "$F" >/dev/null 2>&1
+check_eq "with its only token revoked, a request without Authorization still answers 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs")"
+check_eq "and the revoked token answers 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $FIRST" "$BASE/v1/runs")"
+stop_ckptd
+harness_exit
