@@ -123,8 +123,8 @@ static char *format_common(const struct access_entry *e, const char *method, con
     /* version comes from libmicrohttpd, which accepts only HTTP/1.x. */
     snprintf(line, size, "%s - %s [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s %s %s\" %s %s %.3f",
              dash(e->remote), dash(e->token_id), tm.tm_mday, months[tm.tm_mon % 12],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, method, path,
-             dash(e->version), status, bytes, e->duration_ms < 0 ? 0 : e->duration_ms);
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, method, path, dash(e->version),
+             status, bytes, e->duration_ms < 0 ? 0 : e->duration_ms);
     return line;
 }
 

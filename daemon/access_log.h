@@ -13,9 +13,9 @@ enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_COMMON };
 /* What is known of a request when it completes. Strings are borrowed;
  * NULL prints as "-" (null in JSON for checkpoint). */
 struct access_entry {
-    int64_t time_ms;       /* completion, ms since the Unix epoch */
-    const char *remote;    /* numeric client address */
-    const char *token_id;  /* the id part of the bearer token; never the secret */
+    int64_t time_ms;      /* completion, ms since the Unix epoch */
+    const char *remote;   /* numeric client address */
+    const char *token_id; /* the id part of the bearer token; never the secret */
     const char *method;
     const char *path;      /* the raw request target, as received */
     const char *version;   /* "HTTP/1.1" */

@@ -191,10 +191,8 @@ static int64_t wall_now_ms(void)
 
 void reply_blob(struct request *req, const struct ckpt_record *rec)
 {
-    struct send_check check = {.bad = blob_sent_bad,
-                               .good = blob_sent_good,
-                               .started_ms = wall_now_ms(),
-                               .ctx = req->app};
+    struct send_check check = {
+        .bad = blob_sent_bad, .good = blob_sent_good, .started_ms = wall_now_ms(), .ctx = req->app};
     bool verify;
     uint64_t size;
     int fd, r;
@@ -202,7 +200,8 @@ void reply_blob(struct request *req, const struct ckpt_record *rec)
     if (rec->corrupt) {
         respond_error(req, E_CHECKPOINT_CORRUPT,
                       "checkpoint %" PRId64 " is flagged corrupt: its stored bytes are missing "
-                      "or damaged, so they are never served", rec->id);
+                      "or damaged, so they are never served",
+                      rec->id);
         return;
     }
     r = store_open_blob(req->app->store, rec, &fd, &size);
@@ -214,7 +213,8 @@ void reply_blob(struct request *req, const struct ckpt_record *rec)
     if (r == -EUCLEAN) {
         respond_error(req, E_CHECKPOINT_CORRUPT,
                       "checkpoint %" PRId64 " has lost its stored bytes; it is now flagged "
-                      "corrupt", rec->id);
+                      "corrupt",
+                      rec->id);
         return;
     }
     if (r < 0) {
@@ -276,9 +276,8 @@ void api_healthz(struct request *req)
     }
     /* Alive either way; read_only tells operators writes are refused. */
     json_init(&j, 128);
-    json_raw(&j, store_read_only(req->app->store)
-                     ? "{\"status\":\"read_only\",\"read_only\":true}"
-                     : "{\"status\":\"ok\",\"read_only\":false}");
+    json_raw(&j, store_read_only(req->app->store) ? "{\"status\":\"read_only\",\"read_only\":true}"
+                                                  : "{\"status\":\"ok\",\"read_only\":false}");
     respond_json(req, 200, &j);
 }
 
@@ -453,9 +452,9 @@ static bool collect_digests(struct request *req, bool trailers, struct upload_di
                 r = digest_from_base64(b64, len, d);
         }
         if (r < 0) {
-            respond_error(req, E_INVALID_DIGEST, "%s %s must be %s", name,
-                          trailers ? "trailer" : "header",
-                          digest_fields[i].sfv ? "like sha-256=:BASE64:" : "64 hexadecimal characters");
+            respond_error(
+                req, E_INVALID_DIGEST, "%s %s must be %s", name, trailers ? "trailer" : "header",
+                digest_fields[i].sfv ? "like sha-256=:BASE64:" : "64 hexadecimal characters");
             return false;
         }
         if (!merge_digest(req, name, d, u))
@@ -493,8 +492,8 @@ void api_upload_begin(struct request *req)
     }
     if (known && length > app->max_upload) {
         respond_error(req, E_PAYLOAD_TOO_LARGE,
-                      "body of %" PRIu64 " bytes exceeds this server's limit of %" PRIu64,
-                      length, app->max_upload);
+                      "body of %" PRIu64 " bytes exceeds this server's limit of %" PRIu64, length,
+                      app->max_upload);
         return;
     }
     if (!req->chunked && (!req->has_length || req->content_length == 0)) {
@@ -506,8 +505,7 @@ void api_upload_begin(struct request *req)
         return;
     }
     switch (request_upload_slot(req)) {
-    case UPLOAD_SLOT_OK:
-        break;
+    case UPLOAD_SLOT_OK: break;
     case UPLOAD_SLOTS_FULL:
         respond_error(req, E_UNAVAILABLE, "too many uploads in progress; retry shortly");
         respond_header(req, "Retry-After", "5");
@@ -524,12 +522,13 @@ void api_upload_begin(struct request *req)
         if (r == -EDQUOT)
             respond_error(req, E_INSUFFICIENT_STORAGE,
                           "body of %" PRIu64 " bytes would exceed the --max-disk quota of %" PRIu64
-                          " bytes", length, app->store->max_disk);
+                          " bytes",
+                          length, app->store->max_disk);
         else if (r == -ENOSPC && blobstore_free_space(app->store->blobs, &avail) == 0)
             respond_error(req, E_INSUFFICIENT_STORAGE,
                           "body of %" PRIu64 " bytes does not fit: %" PRIu64 " bytes free, of "
-                          "which %" PRIu64 " are kept in reserve", length, avail,
-                          app->store->reserve);
+                          "which %" PRIu64 " are kept in reserve",
+                          length, avail, app->store->reserve);
         else
             respond_error(req, error_from_errno(r), NULL);
         return;
@@ -564,8 +563,9 @@ int api_upload_body(struct request *req, const char *data, size_t len)
             u->claimed += CAPACITY_CHECK_BYTES + len;
         } else {
             log_error("upload to run '%s' stopped after %" PRIu64 " bytes: %s", u->meta.run,
-                      u->received, r == -EDQUOT ? "the --max-disk quota is reached"
-                                                : "the disk is full up to the --reserve");
+                      u->received,
+                      r == -EDQUOT ? "the --max-disk quota is reached"
+                                   : "the disk is full up to the --reserve");
             upload_fail(u, r);
         }
     }
@@ -638,7 +638,8 @@ void api_upload_end(struct request *req)
     }
     if (u->stated && u->received != u->stated) {
         respond_error(req, E_BAD_REQUEST,
-                      "the body has %" PRIu64 " bytes, not the %" PRIu64 " X-Checkpoint-Size stated",
+                      "the body has %" PRIu64 " bytes, not the %" PRIu64
+                      " X-Checkpoint-Size stated",
                       u->received, u->stated);
         return;
     }
@@ -683,8 +684,8 @@ static int add_checkpoint(void *p, const struct ckpt_record *rec)
 
 void api_list(struct request *req)
 {
-    static const char *const allowed[] = {"order_by", "order",     "limit",
-                                          "after",    "min_epoch", "max_epoch", NULL};
+    static const char *const allowed[] = {"order_by",  "order",     "limit", "after",
+                                          "min_epoch", "max_epoch", NULL};
     struct list_query q = {.run = req->arg_run, .limit = LIST_LIMIT_DEFAULT};
     struct list_ctx c = {.first = true};
     const char *s;
@@ -788,8 +789,9 @@ static bool find_best(struct request *req, struct ckpt_record *rec)
     if (!metric)
         metric = "loss";
     if (!parse_is_name(metric, strlen(metric))) {
-        respond_error(req, E_INVALID_PARAMETER,
-                      "metric must be loss or a metric name matching [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+        respond_error(
+            req, E_INVALID_PARAMETER,
+            "metric must be loss or a metric name matching [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
         return false;
     }
     if (mode && strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0) {
@@ -868,8 +870,7 @@ bool lookup_checkpoint(struct request *req, int64_t id, struct ckpt_record *rec)
 static bool find_checkpoint(struct request *req, int64_t *id, struct ckpt_record *rec)
 {
     static const char *const none[] = {NULL};
-    return check_id(req, id) && check_params(req, none, false) &&
-           lookup_checkpoint(req, *id, rec);
+    return check_id(req, id) && check_params(req, none, false) && lookup_checkpoint(req, *id, rec);
 }
 
 void api_checkpoint(struct request *req)
@@ -1077,8 +1078,8 @@ void api_readyz(struct request *req)
                        : "{\"status\":\"not_ready\",\"checks\":{");
     ready_check(&j, "index", rd.index, "the index does not answer", &first);
     ready_check(&j, "data_dir_writable", rd.writable, NULL, &first);
-    ready_check(&j, "read_only", rd.read_only,
-                "a fsync failed; writes are refused until restart", &first);
+    ready_check(&j, "read_only", rd.read_only, "a fsync failed; writes are refused until restart",
+                &first);
     ready_check(&j, "disk", rd.disk, rd.disk == -ENOSPC ? disk : NULL, &first);
     json_raw(&j, "}}");
     respond_json(req, ready ? 200 : 503, &j);

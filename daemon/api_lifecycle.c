@@ -31,8 +31,7 @@ static int64_t wall_ms(void)
 
 static bool reserved(const char *name)
 {
-    return strcmp(name, "latest") == 0 || strcmp(name, "best") == 0 ||
-           strcmp(name, "resume") == 0;
+    return strcmp(name, "latest") == 0 || strcmp(name, "best") == 0 || strcmp(name, "resume") == 0;
 }
 
 static bool check_alias_name(struct request *req)
@@ -412,15 +411,17 @@ static bool alias_expect(struct request *req, int64_t *expect)
             n -= 2;
         }
         if (n == 0 || n >= sizeof(buf)) {
-            respond_error(req, E_BAD_REQUEST, "If-Match must be the alias's current checkpoint "
-                                              "id, like \"42\"");
+            respond_error(req, E_BAD_REQUEST,
+                          "If-Match must be the alias's current checkpoint "
+                          "id, like \"42\"");
             return false;
         }
         memcpy(buf, im, n);
         buf[n] = '\0';
         if (parse_id(buf, expect) < 0) {
-            respond_error(req, E_BAD_REQUEST, "If-Match must be the alias's current checkpoint "
-                                              "id, like \"42\"");
+            respond_error(req, E_BAD_REQUEST,
+                          "If-Match must be the alias's current checkpoint "
+                          "id, like \"42\"");
             return false;
         }
     }
@@ -433,17 +434,17 @@ static bool alias_body(struct request *req, int64_t *id)
     struct jnode *root = NULL;
     bool ok = false;
 
-    if (req->body && ckpt_jparse(req->body, req->body_len, &root) == 0 &&
-        root->type == JT_OBJECT && root->child && !root->child->next &&
-        strcmp(root->child->key, "id") == 0 && root->child->type == JT_NUMBER &&
-        root->child->is_int && root->child->i >= 1) {
+    if (req->body && ckpt_jparse(req->body, req->body_len, &root) == 0 && root->type == JT_OBJECT &&
+        root->child && !root->child->next && strcmp(root->child->key, "id") == 0 &&
+        root->child->type == JT_NUMBER && root->child->is_int && root->child->i >= 1) {
         *id = root->child->i;
         ok = true;
     }
     ckpt_jparse_free(root);
     if (!ok)
-        respond_error(req, E_INVALID_BODY, "the body must be a JSON object {\"id\":N} with a "
-                                           "checkpoint id");
+        respond_error(req, E_INVALID_BODY,
+                      "the body must be a JSON object {\"id\":N} with a "
+                      "checkpoint id");
     return ok;
 }
 
@@ -465,12 +466,11 @@ static void alias_job(void *arg)
     }
     if (r == -ESTALE) {
         if (index_alias_get(ix, req->arg_run, req->arg_name, &cur) == 0) {
-            respond_error(req, E_PRECONDITION_FAILED, "alias '%s' points at checkpoint %" PRId64
-                          " now", req->arg_name, cur.id);
+            respond_error(req, E_PRECONDITION_FAILED,
+                          "alias '%s' points at checkpoint %" PRId64 " now", req->arg_name, cur.id);
             set_etag(req, cur.id);
         } else {
-            respond_error(req, E_PRECONDITION_FAILED, "alias '%s' does not exist",
-                          req->arg_name);
+            respond_error(req, E_PRECONDITION_FAILED, "alias '%s' does not exist", req->arg_name);
         }
     } else if (r == -ENOENT && req->method == M_PUT) {
         respond_error(req, E_CHECKPOINT_NOT_FOUND, "run '%s' has no checkpoint with id %" PRId64,
@@ -546,8 +546,7 @@ static bool find_resume(struct request *req, struct ckpt_record *rec)
     int r = index_latest(req->app->store->index, req->arg_run, rec);
     if (r == 0)
         return true;
-    if (r == -ENOENT && index_run_known(req->app->store->index, req->arg_run, &known) == 0 &&
-        known)
+    if (r == -ENOENT && index_run_known(req->app->store->index, req->arg_run, &known) == 0 && known)
         respond_error(req, E_CHECKPOINT_NOT_FOUND,
                       "every checkpoint of run '%s' is flagged corrupt: nothing to resume from",
                       req->arg_run);
@@ -660,8 +659,9 @@ void api_policy(struct request *req)
         policy_json(&j, dflt);
     else
         json_raw(&j, "null");
-    json_raw(&j, r == 0 ? ",\"source\":\"run\"}" : dflt ? ",\"source\":\"default\"}"
-                                                        : ",\"source\":\"none\"}");
+    json_raw(&j, r == 0 ? ",\"source\":\"run\"}"
+                 : dflt ? ",\"source\":\"default\"}"
+                        : ",\"source\":\"none\"}");
     respond_json(req, 200, &j);
 }
 
@@ -692,7 +692,9 @@ static int plan_json(void *ctx, const struct policy *p, bool own, const struct r
         policy_json(&c->j, p);
     else
         json_raw(&c->j, "null");
-    json_raw(&c->j, own ? ",\"source\":\"run\"" : p ? ",\"source\":\"default\"" : ",\"source\":\"none\"");
+    json_raw(&c->j, own ? ",\"source\":\"run\""
+                    : p ? ",\"source\":\"default\""
+                        : ",\"source\":\"none\"");
     json_raw(&c->j, ",\"checkpoints\":[");
     for (size_t i = 0; i < n; i++) {
         json_raw(&c->j, i ? ",{\"id\":" : "{\"id\":");
@@ -716,8 +718,8 @@ void api_plan(struct request *req)
         return;
     json_init(&c.j, 1u << 26);
     struct policy dflt_buf;
-    int r = index_plan(req->app->store->index, req->arg_run, default_policy(req, &dflt_buf), wall_ms(),
-                       plan_json, &c);
+    int r = index_plan(req->app->store->index, req->arg_run, default_policy(req, &dflt_buf),
+                       wall_ms(), plan_json, &c);
     if (r < 0) {
         json_release(&c.j);
         if (r == -ENOENT)
@@ -799,8 +801,8 @@ static const struct watch_ops after_ops = {after_poll, after_resume};
 
 void api_list_after(struct request *req)
 {
-    static const char *const allowed[] = {"after_id", "wait",      "limit",    "order_by",
-                                          "order",    "min_epoch", "max_epoch", "after", NULL};
+    static const char *const allowed[] = {"after_id",  "wait",      "limit", "order_by", "order",
+                                          "min_epoch", "max_epoch", "after", NULL};
     struct list_query q = {.run = req->arg_run, .limit = LIST_LIMIT_DEFAULT, .has_after = true};
     const char *s;
     int64_t v, wait_s = 0;
@@ -872,8 +874,8 @@ void api_list_after(struct request *req)
     c->req = req;
     c->q = q;
     request_suspend(req);
-    r = watch_add(req->app->watch, req->arg_run, request_fd(req),
-                  watch_now_ms() + wait_s * 1000, &after_ops, c);
+    r = watch_add(req->app->watch, req->arg_run, request_fd(req), watch_now_ms() + wait_s * 1000,
+                  &after_ops, c);
     if (r < 0) {
         free(c);
         if (r == -EAGAIN)

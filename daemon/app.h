@@ -19,12 +19,12 @@ struct app {
     struct store *store;
     struct workq *workq;
     struct auth *auth;
-    _Atomic uint64_t max_upload; /* SIGHUP may change it while handlers read it */
-    struct scrub *scrub; /* NULL until started */
-    struct metrics *metrics;            /* /metrics registry */
-    struct metric *digest_mismatches;   /* counters the handlers move */
-    struct metric *uploads_in_flight;   /* gauge */
-    struct watch *watch; /* long polls waiting for a commit */
+    _Atomic uint64_t max_upload;      /* SIGHUP may change it while handlers read it */
+    struct scrub *scrub;              /* NULL until started */
+    struct metrics *metrics;          /* /metrics registry */
+    struct metric *digest_mismatches; /* counters the handlers move */
+    struct metric *uploads_in_flight; /* gauge */
+    struct watch *watch;              /* long polls waiting for a commit */
 };
 
 #endif

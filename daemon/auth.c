@@ -23,7 +23,7 @@ struct failure_slot {
     bool used;
     unsigned char addr[16]; /* IPv4 mapped into the first 4 bytes */
     int family;
-    time_t window;          /* when the current minute-long window began */
+    time_t window; /* when the current minute-long window began */
     unsigned count;
 };
 
@@ -176,8 +176,8 @@ static bool all_hex(const char *s, size_t n)
     return true;
 }
 
-enum auth_result auth_check(struct auth *a, const char *authorization,
-                            const struct sockaddr *peer, struct auth_grant *grant)
+enum auth_result auth_check(struct auth *a, const char *authorization, const struct sockaddr *peer,
+                            struct auth_grant *grant)
 {
     struct token_row row;
     uint8_t digest[SHA256_LEN];

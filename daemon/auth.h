@@ -13,8 +13,8 @@
 
 #include "index.h"
 
-#define AUTH_ID_HEX 16            /* 64-bit token ids */
-#define AUTH_SECRET_HEX 64        /* 256-bit secrets */
+#define AUTH_ID_HEX 16     /* 64-bit token ids */
+#define AUTH_SECRET_HEX 64 /* 256-bit secrets */
 #define AUTH_TOKEN_TEXT_MAX (AUTH_ID_HEX + 1 + AUTH_SECRET_HEX + 1)
 #define AUTH_FAILURES_PER_MINUTE 20 /* per address, then 429 */
 #define AUTH_TRACKED_ADDRESSES 256
@@ -49,8 +49,8 @@ struct auth_grant {
 
 /* Check an Authorization header value (NULL when absent) from peer.
  * Failures count against the peer's address. Thread-safe. */
-enum auth_result auth_check(struct auth *a, const char *authorization,
-                            const struct sockaddr *peer, struct auth_grant *grant);
+enum auth_result auth_check(struct auth *a, const char *authorization, const struct sockaddr *peer,
+                            struct auth_grant *grant);
 
 /* Overwrite a secret in memory so it does not outlive its use. */
 void auth_wipe(void *p, size_t n);

@@ -24,16 +24,15 @@
 
 static void backup_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ckptd backup --to DIR [--data DIR]\n"
-            "\n"
-            "Copy the data directory (default ./data) to DIR, which must not exist or be\n"
-            "empty, while a daemon may be serving from it: the index as one consistent\n"
-            "snapshot, then every blob it refers to (hard links on the same filesystem,\n"
-            "fsync'd copies otherwise). Checkpoints uploaded after the snapshot are not in\n"
-            "the backup. To restore, run ckptd with --data DIR. The backup holds the\n"
-            "tokens (as hashes) and every checkpoint: keep it as secret as the data.\n"
-            "Exit status: 0 done, 1 failed, 2 bad usage.\n");
+    fprintf(f, "usage: ckptd backup --to DIR [--data DIR]\n"
+               "\n"
+               "Copy the data directory (default ./data) to DIR, which must not exist or be\n"
+               "empty, while a daemon may be serving from it: the index as one consistent\n"
+               "snapshot, then every blob it refers to (hard links on the same filesystem,\n"
+               "fsync'd copies otherwise). Checkpoints uploaded after the snapshot are not in\n"
+               "the backup. To restore, run ckptd with --data DIR. The backup holds the\n"
+               "tokens (as hashes) and every checkpoint: keep it as secret as the data.\n"
+               "Exit status: 0 done, 1 failed, 2 bad usage.\n");
 }
 
 static int copy_blob(void *ctx, const char *sha_hex, uint64_t size)

@@ -27,8 +27,8 @@ struct blobstore {
     int blobs_fd; /* DIR/blobs */
     atomic_bool sync_failed;
     atomic_ullong sync_failures; /* fsync/fdatasync calls that failed */
-    int tmp_fd;   /* DIR/tmp */
-    atomic_ullong seq; /* names temp files */
+    int tmp_fd;                  /* DIR/tmp */
+    atomic_ullong seq;           /* names temp files */
 };
 
 struct blob_tmp {
@@ -156,8 +156,8 @@ int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned long long seq = atomic_fetch_add(&bs->seq, 1);
         snprintf(t->name, sizeof(t->name), "up-%llu", seq);
-        t->fd = openat(bs->tmp_fd, t->name,
-                       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        t->fd =
+            openat(bs->tmp_fd, t->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd >= 0) {
             failpoint("temp-open-crash");
             *out = t;
@@ -332,8 +332,7 @@ void blobstore_publish_batch(struct blobstore *bs, struct blob_publish *p, size_
         p[i].result = -E2BIG;
 }
 
-int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
-                      bool *created)
+int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex, bool *created)
 {
     struct blob_publish p = {.t = t, .sha_hex = sha_hex};
 
@@ -485,10 +484,10 @@ int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_he
 #define BACKUP_COPY_CHUNK (1 << 16)
 
 struct blob_backup {
-    int src_blobs_fd; /* SRC/blobs */
-    int dst_fd;       /* DST */
-    int dst_blobs_fd; /* DST/blobs */
-    bool cross_fs;    /* a link failed with EXDEV: copy from then on */
+    int src_blobs_fd;  /* SRC/blobs */
+    int dst_fd;        /* DST */
+    int dst_blobs_fd;  /* DST/blobs */
+    bool cross_fs;     /* a link failed with EXDEV: copy from then on */
     bool touched[256]; /* DST/blobs/xx got an entry: fsync it at the end */
     struct blob_backup_stats stats;
 };

@@ -48,8 +48,7 @@ int blob_tmp_sync(struct blob_tmp *t);
  * fsync the directory. On success the temp file is consumed (freed) and
  * *created says whether a new blob file appeared. On failure t is untouched.
  * Callers serialize this with blobstore_remove (see store.c). */
-int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex,
-                      bool *created);
+int blobstore_publish(struct blobstore *bs, struct blob_tmp *t, const char *sha_hex, bool *created);
 
 /* blobstore_publish for several temp files at once: all renames, then all
  * directory syncs, so a journalling file system commits them together.
@@ -112,8 +111,8 @@ int blobstore_each(struct blobstore *bs, int (*fn)(void *ctx, const char *sha_he
 struct blob_backup;
 
 struct blob_backup_stats {
-    uint64_t linked;       /* blobs hard-linked (same filesystem) */
-    uint64_t copied;       /* blobs copied (another filesystem) */
+    uint64_t linked; /* blobs hard-linked (same filesystem) */
+    uint64_t copied; /* blobs copied (another filesystem) */
     uint64_t bytes_copied;
 };
 

@@ -5,21 +5,21 @@
 #ifndef CKPTD_LIMITS_H
 #define CKPTD_LIMITS_H
 
-#define RUN_NAME_MAX 128           /* run and metric names, bytes */
-#define METRICS_MAX 64             /* metric.NAME parameters per upload */
-#define QUERY_PARAMS_MAX 96        /* parameters in one query string */
-#define RAW_URI_MAX 8192           /* request target, bytes */
+#define RUN_NAME_MAX 128                    /* run and metric names, bytes */
+#define METRICS_MAX 64                      /* metric.NAME parameters per upload */
+#define QUERY_PARAMS_MAX 96                 /* parameters in one query string */
+#define RAW_URI_MAX 8192                    /* request target, bytes */
 #define HEADER_LINE_MAX (CONNECTION_MEMORY) /* no header line outgrows the pool */
-#define PATH_SEGMENTS_MAX 8        /* segments in a request path */
-#define LIST_LIMIT_DEFAULT 100     /* checkpoints per listing page */
+#define PATH_SEGMENTS_MAX 8                 /* segments in a request path */
+#define LIST_LIMIT_DEFAULT 100              /* checkpoints per listing page */
 #define LIST_LIMIT_MAX 1000
-#define CURSOR_MAX 64              /* length of an opaque listing cursor */
-#define ID_MAX INT64_MAX           /* checkpoint ids are 1..ID_MAX */
+#define CURSOR_MAX 64    /* length of an opaque listing cursor */
+#define ID_MAX INT64_MAX /* checkpoint ids are 1..ID_MAX */
 
 #define DEFAULT_MAX_UPLOAD (100ULL << 30) /* --max-upload default: 100 GiB */
 #define DEFAULT_THREADS 4
 #define THREADS_MAX 64
-#define COMMIT_THREADS 4           /* fsync + rename + insert workers */
+#define COMMIT_THREADS 4 /* fsync + rename + insert workers */
 #define READERS_MAX (THREADS_MAX + COMMIT_THREADS + 2)
 
 #ifndef CONNECTION_MEMORY
@@ -30,49 +30,53 @@
  * most of the small-request saving for ~2% more upload CPU. */
 #define CONNECTION_MEMORY 65536
 #endif
-#define CONNECTION_LIMIT 1000      /* open connections in all */
+#define CONNECTION_LIMIT 1000 /* open connections in all */
 #define PER_IP_CONNECTION_LIMIT 200
-#define CONNECTION_TIMEOUT_S 120   /* libmicrohttpd's own idle timeout */
-#define HEADER_DEADLINE_S 30       /* a request's headers, or the next request on
-                                    * an idle keep-alive connection, must arrive
-                                    * within this; slow-header clients are cut */
-#define UPLOAD_RATE_WINDOW_S 20    /* upload bodies must move at least */
-#define UPLOAD_MIN_RATE 1024       /* this many bytes/s over each window */
-#define DEFAULT_MAX_UPLOADS 64     /* concurrent uploads; more answer 503 */
-#define HASH_PIPELINE_MIN (8u << 20) /* bodies past this are hashed on a thread
-                                      * of their own, reading the temp file back */
-#define HASH_READ_BUF (256u << 10) /* that thread's read size */
+#define CONNECTION_TIMEOUT_S 120 /* libmicrohttpd's own idle timeout */
+#define HEADER_DEADLINE_S                                                                          \
+    30                          /* a request's headers, or the next request on                     \
+                                 * an idle keep-alive connection, must arrive                      \
+                                 * within this; slow-header clients are cut */
+#define UPLOAD_RATE_WINDOW_S 20 /* upload bodies must move at least */
+#define UPLOAD_MIN_RATE 1024    /* this many bytes/s over each window */
+#define DEFAULT_MAX_UPLOADS 64  /* concurrent uploads; more answer 503 */
+#define HASH_PIPELINE_MIN                                                                          \
+    (8u << 20)                        /* bodies past this are hashed on a thread                   \
+                                       * of their own, reading the temp file back */
+#define HASH_READ_BUF (256u << 10)    /* that thread's read size */
 #define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
-#define SHUTDOWN_GRACE_S 10        /* in-flight requests get this long on SIGTERM */
+#define SHUTDOWN_GRACE_S 10 /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000
-#define RESERVE_BYTES (8 << 20)    /* DATA/reserve: room for deletes on a full disk */
+#define RESERVE_BYTES (8 << 20)            /* DATA/reserve: room for deletes on a full disk */
 #define READY_MIN_FREE_BYTES RESERVE_BYTES /* /readyz: not ready at or below this free */
-#define METRICS_CACHE_MS 2000      /* /metrics: index totals older than this are refreshed */
-#define METRICS_REFRESH_WAIT_MS 100 /* a scrape waits this long for the refresh, then
-                                     * answers with the previous totals */
+#define METRICS_CACHE_MS 2000 /* /metrics: index totals older than this are refreshed */
+#define METRICS_REFRESH_WAIT_MS                                                                    \
+    100                            /* a scrape waits this long for the refresh, then               \
+                                    * answers with the previous totals */
 #define TLS_READ_BLOCK (256 << 10) /* bytes read per call when serving a blob over TLS */
 
 /* Integrity and capacity (scrub.c, fsck.c, store.c). */
-#define BLOB_READ_BYTES (1 << 20)  /* buffer for re-hashing a blob */
+#define BLOB_READ_BYTES (1 << 20)     /* buffer for re-hashing a blob */
 #define VERIFY_SEND_BYTES (256 << 10) /* piece of a download checked while sent */
-#define SCRUB_PAGE 256             /* blobs fetched from the index at a time */
+#define SCRUB_PAGE 256                /* blobs fetched from the index at a time */
 #define DEFAULT_SCRUB_INTERVAL_S (7 * 24 * 3600)
-#define DEFAULT_SCRUB_RATE_MB 100  /* --scrub-rate, MB/s (10^6 bytes); 0 = unlimited */
+#define DEFAULT_SCRUB_RATE_MB 100          /* --scrub-rate, MB/s (10^6 bytes); 0 = unlimited */
 #define DEFAULT_RESERVE_MAX (256ULL << 20) /* --reserve default: 1% of the file */
-#define DEFAULT_RESERVE_PERCENT 1  /* system's size, at most DEFAULT_RESERVE_MAX */
-#define VERIFY_CTIME_SLACK_MS 1000 /* a blob counts as verified by the scrub only if its
-                                    * ctime (a coarse clock) is this much older */
+#define DEFAULT_RESERVE_PERCENT 1          /* system's size, at most DEFAULT_RESERVE_MAX */
+#define VERIFY_CTIME_SLACK_MS                                                                      \
+    1000                               /* a blob counts as verified by the scrub only if its       \
+                                        * ctime (a coarse clock) is this much older */
 #define CAPACITY_CHECK_BYTES (1 << 20) /* uploads re-check quota and reserve this often */
 
 /* Lifecycle (issue 5): retention policies, aliases, leases, long polls. */
-#define POLICY_BODY_MAX 65536      /* PUT .../policy body, bytes */
-#define POLICY_BEST_MAX 16         /* keep_best rules in one policy */
-#define POLICY_COUNT_MAX 1000000   /* keep_last, k, n and keep_within's count */
-#define ALIAS_BODY_MAX 4096        /* PUT .../aliases/NAME body, bytes */
-#define LEASE_TTL_DEFAULT 600      /* seconds */
+#define POLICY_BODY_MAX 65536    /* PUT .../policy body, bytes */
+#define POLICY_BEST_MAX 16       /* keep_best rules in one policy */
+#define POLICY_COUNT_MAX 1000000 /* keep_last, k, n and keep_within's count */
+#define ALIAS_BODY_MAX 4096      /* PUT .../aliases/NAME body, bytes */
+#define LEASE_TTL_DEFAULT 600    /* seconds */
 #define LEASE_TTL_MAX 86400
-#define WATCH_WAIT_MAX 300         /* ?wait= seconds on a listing */
-#define WATCHERS_MAX 512           /* long polls held at once; more answer 503 */
+#define WATCH_WAIT_MAX 300 /* ?wait= seconds on a listing */
+#define WATCHERS_MAX 512   /* long polls held at once; more answer 503 */
 
 #endif

@@ -27,8 +27,8 @@ static const char *const log_formats[] = {"json", "common", NULL};
  * and the example file. Defaults are written as a user would write them;
  * tests/unit/test_config.c checks they agree with daemon/ckpt_limits.h. */
 const struct config_key config_keys[] = {
-    {"listen", CFG_ADDRESS, FIELD(listen), "127.0.0.1:8420", 0, 0, NULL, false, false,
-     "HOST:PORT", "address to listen on; [::1]:PORT for IPv6; port 0 picks a free port"},
+    {"listen", CFG_ADDRESS, FIELD(listen), "127.0.0.1:8420", 0, 0, NULL, false, false, "HOST:PORT",
+     "address to listen on; [::1]:PORT for IPv6; port 0 picks a free port"},
     {"data", CFG_PATH, FIELD(data), "./data", 0, 0, NULL, false, false, "DIR",
      "data directory, created if missing"},
     {"max-upload", CFG_SIZE, FIELD(max_upload), "100G", 1, UINT64_MAX, NULL, true, false, "BYTES",
@@ -67,8 +67,8 @@ const struct config_key config_keys[] = {
      "free disk space uploads must leave; auto = 1% of the file system, at most 256M"},
     {"default-policy", CFG_PATH, FIELD(default_policy), "", 0, 0, NULL, true, false, "FILE",
      "retention policy for runs that have none of their own"},
-    {"scrub-interval", CFG_DURATION, FIELD(scrub_interval), "7d", 0, SCRUB_INTERVAL_MAX, NULL,
-     true, false, "DURATION", "re-verify every stored blob this often; 0 = never"},
+    {"scrub-interval", CFG_DURATION, FIELD(scrub_interval), "7d", 0, SCRUB_INTERVAL_MAX, NULL, true,
+     false, "DURATION", "re-verify every stored blob this often; 0 = never"},
     {"scrub-rate", CFG_INT, FIELD(scrub_rate), "100", 0, SCRUB_RATE_MAX, NULL, true, false, "MB/S",
      "how fast the scrub reads, in MB/s; 0 = unlimited"},
 };
@@ -84,7 +84,8 @@ static const void *cfield(const struct config *c, const struct config_key *k)
     return (const char *)c + k->offset;
 }
 
-static void seterr(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t size, const char *fmt, ...)
 {
@@ -198,9 +199,9 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
         return 0;
     }
     if (k->type == CFG_SIZE)
-        r = parse_scaled(value, "KkMmGgTt", (const uint64_t[]){1ULL << 10, 1ULL << 10, 1ULL << 20,
-                                                              1ULL << 20, 1ULL << 30, 1ULL << 30,
-                                                              1ULL << 40, 1ULL << 40},
+        r = parse_scaled(value, "KkMmGgTt",
+                         (const uint64_t[]){1ULL << 10, 1ULL << 10, 1ULL << 20, 1ULL << 20,
+                                            1ULL << 30, 1ULL << 30, 1ULL << 40, 1ULL << 40},
                          &v);
     else if (k->type == CFG_DURATION)
         r = parse_scaled(value, "smhd", duration_mult, &v);
@@ -224,8 +225,8 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
     return 0;
 }
 
-int config_set(struct config *c, const struct config_key *k, const char *value,
-               const char *label, char *err, size_t err_size)
+int config_set(struct config *c, const struct config_key *k, const char *value, const char *label,
+               char *err, size_t err_size)
 {
     char host[256];
     uint16_t port;
@@ -254,7 +255,7 @@ int config_set(struct config *c, const struct config_key *k, const char *value,
         return 0;
     case CFG_BOOL: {
         static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
-                                                                                  "off", "0"};
+                                                                                    "off", "0"};
         for (size_t i = 0; i < 4; i++) {
             if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
                 *(bool *)field(c, k) = strcasecmp(value, yes[i]) == 0;
@@ -281,8 +282,7 @@ int config_set(struct config *c, const struct config_key *k, const char *value,
         return -EINVAL;
     case CFG_SIZE:
     case CFG_DURATION:
-    case CFG_INT:
-        return set_number(field(c, k), k, value, label, err, err_size);
+    case CFG_INT: return set_number(field(c, k), k, value, label, err, err_size);
     }
     return -EINVAL;
 }
@@ -410,8 +410,7 @@ int config_parse(struct config *c, const char *text, size_t len, struct config_e
         }
         size_t i = (size_t)(k - config_keys);
         if (seen[i]) {
-            seterr(err->msg, sizeof(err->msg), "%s is set twice (first on line %u)", key,
-                   seen[i]);
+            seterr(err->msg, sizeof(err->msg), "%s is set twice (first on line %u)", key, seen[i]);
             return -EINVAL;
         }
         seen[i] = line;
@@ -497,24 +496,16 @@ void config_format(const struct config *c, const struct config_key *k, char *buf
             snprintf(buf, size, "%s", s);
         break;
     }
-    case CFG_BOOL:
-        snprintf(buf, size, "%s", *(const bool *)p ? "true" : "false");
-        break;
-    case CFG_ENUM:
-        snprintf(buf, size, "%s", k->choices[*(const int *)p]);
-        break;
+    case CFG_BOOL: snprintf(buf, size, "%s", *(const bool *)p ? "true" : "false"); break;
+    case CFG_ENUM: snprintf(buf, size, "%s", k->choices[*(const int *)p]); break;
     case CFG_SIZE:
         if (*(const uint64_t *)p == CONFIG_SIZE_AUTO && strcmp(k->def, "auto") == 0)
             snprintf(buf, size, "auto");
         else
             format_size(*(const uint64_t *)p, buf, size);
         break;
-    case CFG_DURATION:
-        format_duration(*(const uint64_t *)p, buf, size);
-        break;
-    case CFG_INT:
-        snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p);
-        break;
+    case CFG_DURATION: format_duration(*(const uint64_t *)p, buf, size); break;
+    case CFG_INT: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     }
 }
 
@@ -565,16 +556,10 @@ void config_bounds(const struct config_key *k, char *buf, size_t size)
         for (int i = 0; k->choices[i]; i++)
             snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "", k->choices[i]);
         break;
-    case CFG_BOOL:
-        snprintf(buf, size, "true, false");
-        break;
-    case CFG_ADDRESS:
-        snprintf(buf, size, "HOST:PORT");
-        break;
+    case CFG_BOOL: snprintf(buf, size, "true, false"); break;
+    case CFG_ADDRESS: snprintf(buf, size, "HOST:PORT"); break;
     case CFG_STRING:
-    case CFG_PATH:
-        snprintf(buf, size, "-");
-        break;
+    case CFG_PATH: snprintf(buf, size, "-"); break;
     }
 }
 

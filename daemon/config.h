@@ -13,13 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_STR_MAX 1024          /* a string or path value, bytes with the NUL */
-#define CONFIG_LINE_MAX 4096         /* one line of a config file */
-#define CONFIG_FILE_MAX (1 << 20)    /* a whole config file */
-#define CONFIG_ERR_MAX 512           /* an error message */
-#define SHUTDOWN_TIMEOUT_MAX 3600    /* --shutdown-timeout, seconds */
+#define CONFIG_STR_MAX 1024                 /* a string or path value, bytes with the NUL */
+#define CONFIG_LINE_MAX 4096                /* one line of a config file */
+#define CONFIG_FILE_MAX (1 << 20)           /* a whole config file */
+#define CONFIG_ERR_MAX 512                  /* an error message */
+#define SHUTDOWN_TIMEOUT_MAX 3600           /* --shutdown-timeout, seconds */
 #define SCRUB_INTERVAL_MAX (366ULL * 86400) /* --scrub-interval, seconds */
-#define SCRUB_RATE_MAX 100000        /* --scrub-rate, MB/s */
+#define SCRUB_RATE_MAX 100000               /* --scrub-rate, MB/s */
 /* A size key whose default is "auto" also takes "auto", stored as this. */
 #define CONFIG_SIZE_AUTO UINT64_MAX
 
@@ -51,30 +51,30 @@ struct config {
     uint64_t upload_rate_window;
     bool insecure;
     uint64_t shutdown_timeout;
-    char log_file[CONFIG_STR_MAX];  /* "": stderr */
-    int log_level;                  /* enum log_level_value */
-    int log_format;                 /* enum log_format_value */
+    char log_file[CONFIG_STR_MAX]; /* "": stderr */
+    int log_level;                 /* enum log_level_value */
+    int log_format;                /* enum log_format_value */
     char tls_cert[CONFIG_STR_MAX];
     char tls_key[CONFIG_STR_MAX];
-    uint64_t max_disk;              /* 0: no limit */
+    uint64_t max_disk; /* 0: no limit */
     uint64_t reserve;
     char default_policy[CONFIG_STR_MAX];
-    uint64_t scrub_interval;        /* seconds; 0: never */
-    uint64_t scrub_rate;            /* MB/s; 0: unlimited */
+    uint64_t scrub_interval; /* seconds; 0: never */
+    uint64_t scrub_rate;     /* MB/s; 0: unlimited */
 };
 
 /* One row of the table. Numeric bounds are inclusive. */
 struct config_key {
-    const char *name;            /* as in the file; --name on the command line */
+    const char *name; /* as in the file; --name on the command line */
     enum config_type type;
-    size_t offset, size;         /* where the value lives in struct config */
-    const char *def;             /* default, written as in a config file */
-    uint64_t min, max;           /* numeric types */
-    const char *const *choices;  /* CFG_ENUM: NULL-terminated words */
-    bool reloadable;             /* SIGHUP applies a new value */
-    bool secret;                 /* never printed */
-    const char *metavar;         /* placeholder in --help */
-    const char *help;            /* one line */
+    size_t offset, size;        /* where the value lives in struct config */
+    const char *def;            /* default, written as in a config file */
+    uint64_t min, max;          /* numeric types */
+    const char *const *choices; /* CFG_ENUM: NULL-terminated words */
+    bool reloadable;            /* SIGHUP applies a new value */
+    bool secret;                /* never printed */
+    const char *metavar;        /* placeholder in --help */
+    const char *help;           /* one line */
 };
 
 /* Where a file failed: line is 0 when the problem is not on one line. */
@@ -97,8 +97,8 @@ void config_defaults(struct config *c);
  * or not one of the choices) or -ERANGE (outside the bounds) with the
  * reason in err (err_size bytes), which names the key as label (e.g.
  * "--max-upload"; NULL: the key's name); c untouched on failure. */
-int config_set(struct config *c, const struct config_key *k, const char *value,
-               const char *label, char *err, size_t err_size);
+int config_set(struct config *c, const struct config_key *k, const char *value, const char *label,
+               char *err, size_t err_size);
 
 /* Parse a whole config file's text (len bytes, need not be NUL-terminated)
  * on top of c: `key = value` lines, '#' comments (a whole line, or from a

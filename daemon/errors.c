@@ -113,7 +113,8 @@ const char *error_message(enum api_error e)
     case E_NOT_IMPLEMENTED: return "not implemented by this server";
     case E_UNAUTHORIZED: return "a valid token is required: Authorization: Bearer ID.SECRET";
     case E_FORBIDDEN: return "this token does not allow that";
-    case E_TOO_MANY_REQUESTS: return "too many failed authentications from this address; wait a minute";
+    case E_TOO_MANY_REQUESTS:
+        return "too many failed authentications from this address; wait a minute";
     case E_CHECKPOINT_CORRUPT: return "the checkpoint's stored bytes are missing or damaged";
     case E_READ_ONLY:
         return "the server stopped accepting writes after a failed fsync; restart it once the "

@@ -133,7 +133,6 @@ static void check_blob(struct fsck *f, const char *sha_hex, uint64_t size)
         repair_blob(f, sha_hex, true, true);
 }
 
-
 /* Every blob healthy checkpoints refer to, a page at a time (a repair
  * writes the index, which must not happen under the page's snapshot). */
 static int check_indexed(struct fsck *f)
@@ -317,11 +316,10 @@ int fsck_command(int argc, char **argv)
     bool problems = f.missing || f.corrupt || f.wrong_size || f.orphans || f.temps || !index_ok;
     printf("fsck: %llu blobs checked (%llu bytes): %llu missing, %llu corrupt, %llu wrong size, "
            "%llu orphan, %llu temp files; index %s; %lld checkpoint(s) flagged corrupt%s\n",
-           (unsigned long long)f.blobs, (unsigned long long)f.bytes,
-           (unsigned long long)f.missing, (unsigned long long)f.corrupt,
-           (unsigned long long)f.wrong_size, (unsigned long long)f.orphans,
-           (unsigned long long)f.temps, index_ok ? "ok" : "DAMAGED", (long long)ist.corrupt,
-           f.repair ? " after the repair" : "");
+           (unsigned long long)f.blobs, (unsigned long long)f.bytes, (unsigned long long)f.missing,
+           (unsigned long long)f.corrupt, (unsigned long long)f.wrong_size,
+           (unsigned long long)f.orphans, (unsigned long long)f.temps, index_ok ? "ok" : "DAMAGED",
+           (long long)ist.corrupt, f.repair ? " after the repair" : "");
     if (!problems)
         printf("fsck: clean\n");
     else if (f.repair && !f.repair_failed && index_ok)

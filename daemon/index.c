@@ -48,7 +48,7 @@ struct index {
     pthread_cond_t pool_cond;
 };
 
-#define RECORD_COLUMNS                                                                         \
+#define RECORD_COLUMNS                                                                             \
     "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt, c.pinned"
 #define SORT_KEY_COLUMN 10 /* list_sql appends the sort key after RECORD_COLUMNS */
 
@@ -349,8 +349,8 @@ static int load_metrics(struct conn *cn, struct ckpt_record *rec)
 {
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    int r = cprepare(cn, "SELECT name, value FROM metrics WHERE checkpoint_id = ? ORDER BY name",
-                    &st);
+    int r =
+        cprepare(cn, "SELECT name, value FROM metrics WHERE checkpoint_id = ? ORDER BY name", &st);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, rec->id);
@@ -449,11 +449,11 @@ static int bind_optional_int(sqlite3_stmt *st, int i, bool has, int64_t v)
     return has ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
 }
 
-static int retain(struct index *ix, struct conn *cn, const char *run,
-                  const struct policy *dflt, int64_t now_ms, struct drop_list *dropped);
+static int retain(struct index *ix, struct conn *cn, const char *run, const struct policy *dflt,
+                  int64_t now_ms, struct drop_list *dropped);
 
-int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
-                 const char *sha_hex, int64_t created_ms, struct ckpt_record *out)
+int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size, const char *sha_hex,
+                 int64_t created_ms, struct ckpt_record *out)
 {
     struct index_insert_item it = {
         .meta = meta, .size = size, .sha_hex = sha_hex, .created_ms = created_ms, .out = out};
@@ -503,9 +503,9 @@ static int insert_item(struct index *ix, struct conn *cn, struct index_insert_it
     if (strcmp(meta->run, "failpoint-item") == 0 && failpoint("index-item-eio"))
         return -EIO;
     r = cprepare(cn,
-                "INSERT INTO checkpoints (run, epoch, step, loss, size, sha256, created_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                &st);
+                 "INSERT INTO checkpoints (run, epoch, step, loss, size, sha256, created_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 &st);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, meta->run, -1, SQLITE_STATIC);
@@ -597,8 +597,7 @@ fail_all:
     pthread_mutex_unlock(&ix->write_lock);
 }
 
-int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1],
-                 bool *unreferenced)
+int index_delete(struct index *ix, int64_t id, char sha_hex[SHA256_HEX_LEN + 1], bool *unreferenced)
 {
     struct conn *cn = &ix->writer;
     sqlite3 *db = cn->db;
@@ -690,9 +689,9 @@ int index_latest(struct index *ix, const char *run, struct ckpt_record *out)
     struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
     int r = cprepare(cn,
-                    "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ? "
-                    "AND c.corrupt = 0 ORDER BY c.id DESC LIMIT 1",
-                    &st);
+                     "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ? "
+                     "AND c.corrupt = 0 ORDER BY c.id DESC LIMIT 1",
+                     &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
         r = one_record(cn, st, out);
@@ -890,14 +889,14 @@ int index_runs(struct index *ix, int (*fn)(void *ctx, const struct run_summary *
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        /* run_totals is kept by triggers (sql/006); best and
-                         * latest are one index probe each: no scan of a run. */
-                        "SELECT t.run, t.checkpoints, t.logical_bytes, "
-                        "(SELECT min(loss) FROM checkpoints WHERE run = t.run), "
-                        "c.epoch, c.created_ms, t.physical_bytes FROM run_totals t "
-                        "JOIN checkpoints c ON c.id = "
-                        "(SELECT max(id) FROM checkpoints WHERE run = t.run) ORDER BY t.run",
-                        &st);
+                         /* run_totals is kept by triggers (sql/006); best and
+                          * latest are one index probe each: no scan of a run. */
+                         "SELECT t.run, t.checkpoints, t.logical_bytes, "
+                         "(SELECT min(loss) FROM checkpoints WHERE run = t.run), "
+                         "c.epoch, c.created_ms, t.physical_bytes FROM run_totals t "
+                         "JOIN checkpoints c ON c.id = "
+                         "(SELECT max(id) FROM checkpoints WHERE run = t.run) ORDER BY t.run",
+                         &st);
     if (r < 0)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -989,9 +988,9 @@ int index_token_add(struct index *ix, const struct token_row *t)
 
     pthread_mutex_lock(&ix->write_lock);
     r = cprepare(cn,
-                "INSERT INTO tokens (id, name, role, run_prefix, secret_sha256, created_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                &st);
+                 "INSERT INTO tokens (id, name, role, run_prefix, secret_sha256, created_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
@@ -1130,9 +1129,9 @@ int index_each_blob(struct index *ix, int (*fn)(void *ctx, const char *sha_hex, 
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
-                        "GROUP BY sha256",
-                        &st);
+                         "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
+                         "GROUP BY sha256",
+                         &st);
     if (r == 0) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             char sha[SHA256_HEX_LEN + 1];
@@ -1244,8 +1243,7 @@ int index_backup(const char *src_path, const char *dst_path,
         for (size_t i = 0; i < n_gone; i++) {
             sqlite3_bind_text(del, 1, gone[i], -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 1, gone[i], -1, SQLITE_STATIC);
-            if ((rc = sqlite3_step(del)) != SQLITE_DONE ||
-                (rc = sqlite3_step(st)) != SQLITE_DONE) {
+            if ((rc = sqlite3_step(del)) != SQLITE_DONE || (rc = sqlite3_step(st)) != SQLITE_DONE) {
                 r = errno_from_sqlite(dst, rc, "backup drop");
                 goto out;
             }
@@ -1314,8 +1312,7 @@ int index_kv_get(struct index *ix, const char *key, int64_t *value)
     return read_int(ix, "SELECT value FROM kv WHERE key = ?", key, value, "kv get");
 }
 
-int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values,
-                      unsigned n)
+int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values, unsigned n)
 {
     struct conn *cn = &ix->writer;
     sqlite3 *db = cn->db;
@@ -1360,9 +1357,9 @@ int index_blobs_page(struct index *ix, const char *after_sha, unsigned limit,
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
-                        "AND sha256 > ? GROUP BY sha256 ORDER BY sha256 LIMIT ?",
-                        &st);
+                         "SELECT sha256, max(size) FROM checkpoints WHERE corrupt = 0 "
+                         "AND sha256 > ? GROUP BY sha256 ORDER BY sha256 LIMIT ?",
+                         &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, after_sha, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, (int)limit);
@@ -1390,14 +1387,14 @@ int index_stats(struct index *ix, struct index_stats *out)
     sqlite3 *db = cn->db;
     sqlite3_stmt *st;
     int r = cprepare(cn,
-                    "SELECT (SELECT count(*) FROM checkpoints), "
-                    "(SELECT count(DISTINCT run) FROM checkpoints), "
-                    "(SELECT count(*) FROM checkpoints WHERE corrupt = 1), "
-                    "(SELECT count(DISTINCT sha256) FROM checkpoints WHERE corrupt = 0), "
-                    "(SELECT coalesce(sum(size), 0) FROM checkpoints), "
-                    "(SELECT coalesce(sum(sz), 0) FROM "
-                    "(SELECT max(size) AS sz FROM checkpoints GROUP BY sha256))",
-                    &st);
+                     "SELECT (SELECT count(*) FROM checkpoints), "
+                     "(SELECT count(DISTINCT run) FROM checkpoints), "
+                     "(SELECT count(*) FROM checkpoints WHERE corrupt = 1), "
+                     "(SELECT count(DISTINCT sha256) FROM checkpoints WHERE corrupt = 0), "
+                     "(SELECT coalesce(sum(size), 0) FROM checkpoints), "
+                     "(SELECT coalesce(sum(sz), 0) FROM "
+                     "(SELECT max(size) AS sz FROM checkpoints GROUP BY sha256))",
+                     &st);
     if (r == 0) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
@@ -1452,8 +1449,7 @@ static int write_one(struct index *ix, const char *sql, const char *text, int64_
 
 int index_set_blob_verified(struct index *ix, const char *sha_hex, int64_t verified_ms)
 {
-    return write_one(ix,
-                     "INSERT OR REPLACE INTO blob_verified (sha256, verified_ms) VALUES (?, ?)",
+    return write_one(ix, "INSERT OR REPLACE INTO blob_verified (sha256, verified_ms) VALUES (?, ?)",
                      sha_hex, verified_ms, "set verified");
 }
 
@@ -1580,8 +1576,8 @@ static int load_policy(struct conn *cn, const char *run, struct policy *p, bool 
 struct run_state {
     struct ret_item *items; /* ascending id */
     size_t n, cap;
-    char **names;            /* user alias names, owned */
-    const char **name_ptrs;  /* the items' alias lists point into this */
+    char **names;           /* user alias names, owned */
+    const char **name_ptrs; /* the items' alias lists point into this */
     size_t n_names;
 };
 
@@ -1615,11 +1611,11 @@ static int load_items(struct conn *cn, const char *run, const struct policy *p, 
 {
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT c.id, c.epoch, c.step, c.loss, c.created_ms, c.corrupt, "
-                        "c.pinned, EXISTS (SELECT 1 FROM leases l WHERE l.checkpoint_id = c.id "
-                        "AND l.expires_ms > ?2) FROM checkpoints c WHERE c.run = ?1 "
-                        "ORDER BY c.id",
-                        &st);
+                         "SELECT c.id, c.epoch, c.step, c.loss, c.created_ms, c.corrupt, "
+                         "c.pinned, EXISTS (SELECT 1 FROM leases l WHERE l.checkpoint_id = c.id "
+                         "AND l.expires_ms > ?2) FROM checkpoints c WHERE c.run = ?1 "
+                         "ORDER BY c.id",
+                         &st);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
@@ -1698,9 +1694,9 @@ static int load_alias_names(struct conn *cn, const char *run, struct run_state *
     int64_t *ids = NULL;
     size_t cap = 0;
     int rc, r = cprepare(cn,
-                        "SELECT checkpoint_id, name FROM aliases WHERE run = ? "
-                        "ORDER BY checkpoint_id, name",
-                        &st);
+                         "SELECT checkpoint_id, name FROM aliases WHERE run = ? "
+                         "ORDER BY checkpoint_id, name",
+                         &st);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
@@ -1773,8 +1769,8 @@ static int exec_id(struct conn *cn, const char *sql, int64_t id)
 /* Apply run's policy (its own, else dflt, else none) inside the caller's
  * write transaction: delete the rows of every checkpoint it drops and
  * list them in *dropped, each with whether its blob is now unreferenced. */
-static int retain(struct index *ix, struct conn *cn, const char *run,
-                  const struct policy *dflt, int64_t now_ms, struct drop_list *dropped)
+static int retain(struct index *ix, struct conn *cn, const char *run, const struct policy *dflt,
+                  int64_t now_ms, struct drop_list *dropped)
 {
     static const char *const deletes[] = {
         "DELETE FROM metrics WHERE checkpoint_id = ?",
@@ -1923,8 +1919,8 @@ out:
 
 /* One-statement write with a text and an optional second text/int key;
  * *changes gets the number of rows changed. */
-static int write_changes(struct index *ix, const char *sql, const char *a, const char *b,
-                         int64_t n, int *changes)
+static int write_changes(struct index *ix, const char *sql, const char *a, const char *b, int64_t n,
+                         int *changes)
 {
     struct conn *cn = &ix->writer;
     sqlite3_stmt *st;
@@ -1961,8 +1957,9 @@ int index_policy_delete(struct index *ix, const char *run)
 int index_set_pinned(struct index *ix, int64_t id, bool pinned)
 {
     int changes = 0;
-    int r = write_changes(ix, pinned ? "UPDATE checkpoints SET pinned = 1 WHERE id = ?"
-                                     : "UPDATE checkpoints SET pinned = 0 WHERE id = ?",
+    int r = write_changes(ix,
+                          pinned ? "UPDATE checkpoints SET pinned = 1 WHERE id = ?"
+                                 : "UPDATE checkpoints SET pinned = 0 WHERE id = ?",
                           NULL, NULL, id, &changes);
     return r < 0 ? r : changes ? 0 : -ENOENT;
 }
@@ -2014,9 +2011,9 @@ int index_alias_get(struct index *ix, const char *run, const char *name, struct 
     struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
     int r = cprepare(cn,
-                    "SELECT name, checkpoint_id, updated_ms FROM aliases "
-                    "WHERE run = ? AND name = ?",
-                    &st);
+                     "SELECT name, checkpoint_id, updated_ms FROM aliases "
+                     "WHERE run = ? AND name = ?",
+                     &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -2040,9 +2037,9 @@ int index_alias_list(struct index *ix, const char *run,
     struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
     int rc, r = cprepare(cn,
-                        "SELECT name, checkpoint_id, updated_ms FROM aliases WHERE run = ? "
-                        "ORDER BY name",
-                        &st);
+                         "SELECT name, checkpoint_id, updated_ms FROM aliases WHERE run = ? "
+                         "ORDER BY name",
+                         &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2084,8 +2081,8 @@ static bool expectation_fails(int64_t expect, int64_t cur)
     return (expect == ALIAS_EXPECT_ABSENT && cur != 0) || (expect > 0 && cur != expect);
 }
 
-int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id,
-                    int64_t expect, int64_t now_ms, int64_t *previous)
+int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id, int64_t expect,
+                    int64_t now_ms, int64_t *previous)
 {
     struct conn *cn = &ix->writer;
     sqlite3 *db = cn->db;
@@ -2190,9 +2187,9 @@ int index_run_known(struct index *ix, const char *run, bool *known)
     struct conn *cn = reader_get(ix, &slot);
     sqlite3_stmt *st;
     int r = cprepare(cn,
-                    "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE run = ?1) OR "
-                    "EXISTS (SELECT 1 FROM aliases WHERE run = ?1)",
-                    &st);
+                     "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE run = ?1) OR "
+                     "EXISTS (SELECT 1 FROM aliases WHERE run = ?1)",
+                     &st);
     if (r == 0) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);

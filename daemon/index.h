@@ -32,8 +32,8 @@ int index_ping(struct index *ix);
 
 /* Insert a committed checkpoint with the given blob and time; fills *out
  * with the stored record (id assigned). */
-int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size,
-                 const char *sha_hex, int64_t created_ms, struct ckpt_record *out);
+int index_insert(struct index *ix, const struct ckpt_meta *meta, uint64_t size, const char *sha_hex,
+                 int64_t created_ms, struct ckpt_record *out);
 
 /* Remove checkpoint id. On success *sha_hex gets its blob's digest and
  * *unreferenced is true when no other checkpoint uses that blob. */
@@ -188,8 +188,8 @@ struct alias_row {
     int64_t updated_ms;
 };
 
-#define ALIAS_EXPECT_ANY (-1)   /* no precondition */
-#define ALIAS_EXPECT_ABSENT 0   /* If-None-Match: * */
+#define ALIAS_EXPECT_ANY (-1) /* no precondition */
+#define ALIAS_EXPECT_ABSENT 0 /* If-None-Match: * */
 
 /* User alias name of run; -ENOENT. */
 int index_alias_get(struct index *ix, const char *run, const char *name, struct alias_row *out);
@@ -203,8 +203,8 @@ int index_alias_list(struct index *ix, const char *run,
  * *previous gets the id it pointed at (0: none). -ENOENT when id is not a
  * checkpoint of run, -EUCLEAN when it is corrupt, -ESTALE when expect
  * does not hold. */
-int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id,
-                    int64_t expect, int64_t now_ms, int64_t *previous);
+int index_alias_set(struct index *ix, const char *run, const char *name, int64_t id, int64_t expect,
+                    int64_t now_ms, int64_t *previous);
 
 /* Remove alias name of run, checking expect as above. -ENOENT, -ESTALE. */
 int index_alias_delete(struct index *ix, const char *run, const char *name, int64_t expect);
@@ -276,8 +276,7 @@ int index_backup(const char *src_path, const char *dst_path,
  * results). get: -ENOENT when never set. set_many writes n pairs in one
  * transaction. */
 int index_kv_get(struct index *ix, const char *key, int64_t *value);
-int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values,
-                      unsigned n);
+int index_kv_set_many(struct index *ix, const char *const *keys, const int64_t *values, unsigned n);
 
 /* Call fn for up to limit distinct blobs of healthy (not corrupt)
  * checkpoints whose sha256 sorts after after_sha ("" for the start), in
@@ -290,8 +289,8 @@ int index_blobs_page(struct index *ix, const char *after_sha, unsigned limit,
 
 struct index_stats {
     int64_t checkpoints, runs, corrupt, blobs; /* blobs: distinct healthy sha256 */
-    uint64_t logical_bytes;  /* sum of every checkpoint's size */
-    uint64_t physical_bytes; /* each distinct sha256 counted once */
+    uint64_t logical_bytes;                    /* sum of every checkpoint's size */
+    uint64_t physical_bytes;                   /* each distinct sha256 counted once */
 };
 
 /* Totals over the whole index, from one snapshot. */

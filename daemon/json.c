@@ -170,8 +170,8 @@ void json_time_ms(struct json *j, int64_t ms)
     }
     int year = tm.tm_year + 1900;
     if (year < 0 || year > 9999) {
-        snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", year,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", year, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
         json_raw(j, buf);
         return;
     }

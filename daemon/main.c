@@ -48,7 +48,7 @@ struct cmdline {
     struct {
         const struct config_key *key;
         const char *value;
-    } *set;
+    } * set;
 };
 
 /* Print text wrapped at 79 columns, continuation lines indented by indent. */
@@ -77,28 +77,27 @@ static void usage(FILE *f)
 {
     char opt[64], text[512];
 
-    fprintf(f,
-            "usage: ckptd [--config FILE] [OPTIONS]\n"
-            "       ckptd --check-config [--config FILE] [OPTIONS]\n"
-            "       ckptd token add NAME --role read|write|admin [--runs PREFIX] [--data DIR]\n"
-            "       ckptd token list [--data DIR]\n"
-            "       ckptd token revoke ID [--data DIR]\n"
-            "       ckptd backup --data DIR --to DIR\n"
-            "       ckptd fsck --data DIR [--repair]\n"
-            "\n"
-            "Checkpoint store daemon: streams checkpoint blobs to disk with SHA-256\n"
-            "verification and indexes them for queries over HTTP (see proto/API.md).\n"
-            "\n"
-            "  --config FILE              read settings from FILE: 'key = value' lines\n"
-            "                             with the names below; the command line wins\n"
-            "  --check-config             check the settings, print them one 'key = value'\n"
-            "                             a line (secrets redacted), exit 0 or 2\n"
-            "  --help                     show this help and exit\n"
-            "  --version                  show the version and exit\n"
-            "\n"
-            "settings (command line --KEY VALUE or --KEY=VALUE, config file KEY = VALUE;\n"
-            "sizes take K, M, G, T suffixes, powers of 1024; durations s, m, h, d;\n"
-            "* = re-read on SIGHUP):\n");
+    fprintf(f, "usage: ckptd [--config FILE] [OPTIONS]\n"
+               "       ckptd --check-config [--config FILE] [OPTIONS]\n"
+               "       ckptd token add NAME --role read|write|admin [--runs PREFIX] [--data DIR]\n"
+               "       ckptd token list [--data DIR]\n"
+               "       ckptd token revoke ID [--data DIR]\n"
+               "       ckptd backup --data DIR --to DIR\n"
+               "       ckptd fsck --data DIR [--repair]\n"
+               "\n"
+               "Checkpoint store daemon: streams checkpoint blobs to disk with SHA-256\n"
+               "verification and indexes them for queries over HTTP (see proto/API.md).\n"
+               "\n"
+               "  --config FILE              read settings from FILE: 'key = value' lines\n"
+               "                             with the names below; the command line wins\n"
+               "  --check-config             check the settings, print them one 'key = value'\n"
+               "                             a line (secrets redacted), exit 0 or 2\n"
+               "  --help                     show this help and exit\n"
+               "  --version                  show the version and exit\n"
+               "\n"
+               "settings (command line --KEY VALUE or --KEY=VALUE, config file KEY = VALUE;\n"
+               "sizes take K, M, G, T suffixes, powers of 1024; durations s, m, h, d;\n"
+               "* = re-read on SIGHUP):\n");
     for (size_t i = 0; i < config_keys_count; i++) {
         const struct config_key *k = &config_keys[i];
         char bounds[128];
@@ -108,7 +107,7 @@ static void usage(FILE *f)
         snprintf(text, sizeof(text), "%s (default %s%s%s)", k->help, *k->def ? k->def : "none",
                  k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION ? "; " : "",
                  k->type == CFG_INT || k->type == CFG_SIZE || k->type == CFG_DURATION ? bounds
-                                                                                        : "");
+                                                                                      : "");
         if (strlen(opt) > 26)
             fprintf(f, "%s\n%26s", opt, "");
         else
@@ -116,20 +115,19 @@ static void usage(FILE *f)
         fprintf(f, " %c ", k->reloadable ? '*' : ' ');
         wrap(f, text, 29, 29);
     }
-    fprintf(f,
-            "\n"
-            "Once any token exists (ckptd token add), every request but /healthz needs\n"
-            "'Authorization: Bearer ID.SECRET'. Roles: read (GET, HEAD), write (also\n"
-            "uploads), admin (also DELETE); --runs limits a token to runs with a prefix.\n"
-            "The token commands work while the daemon runs; revocation takes effect on\n"
-            "the next request.\n"
-            "\n"
-            "Signals: SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests\n"
-            "in flight --shutdown-timeout seconds, aborts the rest (an aborted upload\n"
-            "leaves nothing) and exits 0. SIGHUP reopens --log-file and re-reads the\n"
-            "--config file: settings marked * take effect without dropping connections;\n"
-            "others are logged as needing a restart; an invalid file is logged and the\n"
-            "running configuration kept.\n");
+    fprintf(f, "\n"
+               "Once any token exists (ckptd token add), every request but /healthz needs\n"
+               "'Authorization: Bearer ID.SECRET'. Roles: read (GET, HEAD), write (also\n"
+               "uploads), admin (also DELETE); --runs limits a token to runs with a prefix.\n"
+               "The token commands work while the daemon runs; revocation takes effect on\n"
+               "the next request.\n"
+               "\n"
+               "Signals: SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests\n"
+               "in flight --shutdown-timeout seconds, aborts the rest (an aborted upload\n"
+               "leaves nothing) and exits 0. SIGHUP reopens --log-file and re-reads the\n"
+               "--config file: settings marked * take effect without dropping connections;\n"
+               "others are logged as needing a restart; an invalid file is logged and the\n"
+               "running configuration kept.\n");
 }
 
 /* Parse argv into cl. Returns -1 to go on, or an exit status: 0 after
@@ -182,8 +180,7 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
         if (!value && i + 1 < argc)
             value = argv[++i];
         if (!value) {
-            fprintf(stderr, "ckptd: option '--%s' needs an argument\nTry 'ckptd --help'.\n",
-                    name);
+            fprintf(stderr, "ckptd: option '--%s' needs an argument\nTry 'ckptd --help'.\n", name);
             return 2;
         }
         if (!k) {
@@ -262,8 +259,7 @@ static int lock_data_dir(const char *dir)
             ssize_t n = read(fd, pid, sizeof(pid) - 1);
             pid[n > 0 ? n : 0] = '\0';
             pid[strcspn(pid, "\n")] = '\0';
-            fprintf(stderr,
-                    "ckptd: data directory '%s' is in use by another ckptd (pid %s)\n", dir,
+            fprintf(stderr, "ckptd: data directory '%s' is in use by another ckptd (pid %s)\n", dir,
                     *pid ? pid : "unknown");
         } else {
             fprintf(stderr, "ckptd: cannot lock '%s': %s\n", path, strerror(errno));
@@ -355,8 +351,8 @@ static int token_command(int argc, char **argv)
             fprintf(stderr, "ckptd: token name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}\n");
             return 2;
         }
-        if (!role_arg || (strcmp(role_arg, "read") && strcmp(role_arg, "write") &&
-                          strcmp(role_arg, "admin"))) {
+        if (!role_arg ||
+            (strcmp(role_arg, "read") && strcmp(role_arg, "write") && strcmp(role_arg, "admin"))) {
             fprintf(stderr, "ckptd: token add needs --role read, write or admin\n");
             return 2;
         }
@@ -477,8 +473,7 @@ static struct scrub_config scrub_settings(const struct config *c)
     return sc;
 }
 
-static struct server_config server_limits(const struct config *c, const char *host,
-                                          uint16_t port)
+static struct server_config server_limits(const struct config *c, const char *host, uint16_t port)
 {
     struct server_config sc = {.host = host,
                                .port = port,
@@ -549,8 +544,8 @@ static void reload(const struct cmdline *cl, struct config *cur, struct app *app
         if (k->reloadable) {
             log_info("SIGHUP: %s = %s (was %s)", k->name, now, was);
         } else {
-            log_warn("SIGHUP: %s changed to %s in %s, which needs a restart; keeping %s",
-                     k->name, now, cl->config_path, was);
+            log_warn("SIGHUP: %s changed to %s in %s, which needs a restart; keeping %s", k->name,
+                     now, cl->config_path, was);
             config_copy_key(&next, cur, k);
         }
     }
@@ -736,9 +731,8 @@ int main(int argc, char **argv)
            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, cfg.data);
     fflush(stdout);
     log_info("ckptd %s (pid %ld) listening on %s%s%s:%u, data %s%s%s", CKPTD_VERSION,
-             (long)getpid(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-             port, cfg.data, cl.config_path ? ", config " : "",
-             cl.config_path ? cl.config_path : "");
+             (long)getpid(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port,
+             cfg.data, cl.config_path ? ", config " : "", cl.config_path ? cl.config_path : "");
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)

@@ -19,20 +19,19 @@
 #include "json.h"
 #include "log.h"
 
-#define STATUS_SLOTS 600             /* 0 (no response sent) and 100..599 */
-#define METRICS_TEXT_MAX (8u << 20)  /* the largest exposition we build */
-#define HELP_MAX 200                 /* bytes of help text per metric */
+#define STATUS_SLOTS 600            /* 0 (no response sent) and 100..599 */
+#define METRICS_TEXT_MAX (8u << 20) /* the largest exposition we build */
+#define HELP_MAX 200                /* bytes of help text per metric */
 
 /* Request-duration buckets, seconds: 1 ms to 60 s. */
 static const char *const bucket_text[] = {"0.001", "0.0025", "0.005", "0.01", "0.025",
                                           "0.05",  "0.1",    "0.25",  "0.5",  "1",
                                           "2.5",   "5",      "10",    "30",   "60"};
 static const double bucket_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                   0.5,   1,      2.5,   5,    10,   30,    60};
+                                   0.5,   1,      2.5,   5,    10,    30,   60};
 #define N_BUCKETS (sizeof(bucket_le) / sizeof(bucket_le[0]))
 
-static const char *const method_names[MM_COUNT] = {"GET", "HEAD", "PUT", "POST", "DELETE",
-                                                    "OTHER"};
+static const char *const method_names[MM_COUNT] = {"GET", "HEAD", "PUT", "POST", "DELETE", "OTHER"};
 
 enum kind { K_COUNTER, K_GAUGE };
 
@@ -138,8 +137,8 @@ void metrics_free(struct metrics *m)
     free(m);
 }
 
-void metrics_request(struct metrics *m, size_t route, enum metrics_method method,
-                     unsigned status, uint64_t bytes_in, uint64_t bytes_out, double seconds)
+void metrics_request(struct metrics *m, size_t route, enum metrics_method method, unsigned status,
+                     uint64_t bytes_in, uint64_t bytes_out, double seconds)
 {
     size_t b;
 
@@ -159,8 +158,7 @@ void metrics_request(struct metrics *m, size_t route, enum metrics_method method
     for (b = 0; b < N_BUCKETS && seconds > bucket_le[b]; b++)
         ;
     atomic_fetch_add_explicit(&rs->bucket[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rs->sum_us, (uint64_t)llround(seconds * 1e6),
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&rs->sum_us, (uint64_t)llround(seconds * 1e6), memory_order_relaxed);
     atomic_fetch_add_explicit(&rs->bytes_in, bytes_in, memory_order_relaxed);
     atomic_fetch_add_explicit(&rs->bytes_out, bytes_out, memory_order_relaxed);
 }

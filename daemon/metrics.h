@@ -27,15 +27,7 @@ struct metrics;
 struct metric;
 
 /* Methods as the request counters label them. */
-enum metrics_method {
-    MM_GET,
-    MM_HEAD,
-    MM_PUT,
-    MM_POST,
-    MM_DELETE,
-    MM_OTHER,
-    MM_COUNT
-};
+enum metrics_method { MM_GET, MM_HEAD, MM_PUT, MM_POST, MM_DELETE, MM_OTHER, MM_COUNT };
 
 /* A new registry for n_routes routes named by route_names (borrowed: they
  * must outlive the registry; the patterns of the route table), plus the
@@ -52,8 +44,8 @@ void metrics_free(struct metrics *m);
  * (or more) for "other"; status 100..599, or 0 when no response was sent
  * (the client went away, a timeout); others are not counted in
  * ckptd_http_requests_total. Lock-free; thread-safe. */
-void metrics_request(struct metrics *m, size_t route, enum metrics_method method,
-                     unsigned status, uint64_t bytes_in, uint64_t bytes_out, double seconds);
+void metrics_request(struct metrics *m, size_t route, enum metrics_method method, unsigned status,
+                     uint64_t bytes_in, uint64_t bytes_out, double seconds);
 
 /* Register a counter or gauge the caller updates with metric_add / metric_set.
  * The registry owns it. NULL when out of memory, when the name is invalid

@@ -155,8 +155,8 @@ int parse_digest_field(const char *value, const char **b64, size_t *b64_len)
         return -EINVAL;
     for (;;) {
         const char *key = p;
-        while ((*p >= 'a' && *p <= 'z') || is_digit(*p) || *p == '-' || *p == '_' ||
-               *p == '.' || *p == '*')
+        while ((*p >= 'a' && *p <= 'z') || is_digit(*p) || *p == '-' || *p == '_' || *p == '.' ||
+               *p == '*')
             p++;
         size_t key_len = (size_t)(p - key);
         if (key_len == 0 || *p != '=' || p[1] != ':')
@@ -418,10 +418,14 @@ int parse_size(const char *s, uint64_t *out)
     }
     switch (*p) {
     case '\0': break;
-    case 'K': case 'k': shift = 10; break;
-    case 'M': case 'm': shift = 20; break;
-    case 'G': case 'g': shift = 30; break;
-    case 'T': case 't': shift = 40; break;
+    case 'K':
+    case 'k': shift = 10; break;
+    case 'M':
+    case 'm': shift = 20; break;
+    case 'G':
+    case 'g': shift = 30; break;
+    case 'T':
+    case 't': shift = 40; break;
     default: return -EINVAL;
     }
     if (*p && p[1])
@@ -469,15 +473,9 @@ void cursor_format(const struct cursor *c, char *out, size_t size)
     uint64_t bits;
 
     switch (c->kind) {
-    case CURSOR_NONE:
-        snprintf(out, size, "%lld", (long long)c->id);
-        break;
-    case CURSOR_NULL:
-        snprintf(out, size, "%lld.n", (long long)c->id);
-        break;
-    case CURSOR_INT:
-        snprintf(out, size, "%lld.i%lld", (long long)c->id, (long long)c->i);
-        break;
+    case CURSOR_NONE: snprintf(out, size, "%lld", (long long)c->id); break;
+    case CURSOR_NULL: snprintf(out, size, "%lld.n", (long long)c->id); break;
+    case CURSOR_INT: snprintf(out, size, "%lld.i%lld", (long long)c->id, (long long)c->i); break;
     case CURSOR_REAL:
         /* The bit pattern round-trips exactly, unlike any decimal form. */
         memcpy(&bits, &c->r, sizeof(bits));

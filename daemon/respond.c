@@ -48,8 +48,7 @@ int respond_json(struct request *req, unsigned status, struct json *body)
     text = json_detach(body, &len);
     if (!text)
         return -ENOMEM;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return -ENOMEM;
@@ -82,8 +81,8 @@ int respond_error(struct request *req, enum api_error e, const char *fmt, ...)
 
 int respond_empty(struct request *req, unsigned status)
 {
-    return set_reply(req, status,
-                     MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), 0);
+    return set_reply(req, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+                     0);
 }
 
 void json_checkpoint(struct json *j, const struct ckpt_record *rec)
@@ -169,8 +168,7 @@ static void blob_reader_free(void *cls)
  * fd response, which libmicrohttpd sends with sendfile. TLS: bytes must be
  * encrypted in user space, and the fd response would read them 4 KiB at a
  * time; a callback reading TLS_READ_BLOCK at a time costs less CPU. */
-static struct MHD_Response *blob_response(struct request *req, int fd, uint64_t first,
-                                          uint64_t len)
+static struct MHD_Response *blob_response(struct request *req, int fd, uint64_t first, uint64_t len)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -190,7 +188,6 @@ static struct MHD_Response *blob_response(struct request *req, int fd, uint64_t 
         free(br);
     return resp;
 }
-
 
 /* A whole-blob download that hashes what it sends. */
 struct verify_send {
@@ -215,8 +212,8 @@ static ssize_t verify_fail(struct verify_send *v, const char *why)
 {
     if (!v->failed) {
         v->failed = true;
-        log_error("aborting the download of checkpoint %" PRId64 ": blob %s %s", v->id,
-                  v->sha_hex, why);
+        log_error("aborting the download of checkpoint %" PRId64 ": blob %s %s", v->id, v->sha_hex,
+                  why);
         v->check.bad(v->check.ctx, v->sha_hex, &v->check.st);
     }
     return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -259,8 +256,7 @@ static ssize_t verify_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-static struct MHD_Response *verified_response(int fd, uint64_t size,
-                                              const struct ckpt_record *rec,
+static struct MHD_Response *verified_response(int fd, uint64_t size, const struct ckpt_record *rec,
                                               const struct send_check *check)
 {
     struct verify_send *v = calloc(1, sizeof(*v));
@@ -310,8 +306,7 @@ int respond_blob(struct request *req, int fd, uint64_t size, const struct ckpt_r
     if (range == RANGE_UNSATISFIABLE) {
         close(fd);
         r = respond_error(req, E_RANGE_NOT_SATISFIABLE,
-                          "range '%s' is outside the %" PRIu64 "-byte checkpoint", range_hdr,
-                          size);
+                          "range '%s' is outside the %" PRIu64 "-byte checkpoint", range_hdr, size);
         snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
         respond_header(req, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         return r;

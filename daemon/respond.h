@@ -19,8 +19,7 @@ int respond_json(struct request *req, unsigned status, struct json *body);
 
 /* {"error":{"code":...,"message":...}} with the code's status. fmt NULL
  * uses the code's default message. */
-int respond_error(struct request *req, enum api_error e, const char *fmt, ...)
-    LOG_PRINTF(3, 4);
+int respond_error(struct request *req, enum api_error e, const char *fmt, ...) LOG_PRINTF(3, 4);
 
 /* A text reply: takes text (malloc'd; freed in every case) of len bytes
  * with the given Content-Type. */
@@ -41,9 +40,9 @@ struct send_check {
     /* Called once when every byte was read and matched: the blob as it was
      * when the send began (started_ms) is intact. Must not block either. */
     void (*good)(void *ctx, const char *sha_hex, int64_t started_ms);
-    int64_t started_ms;     /* wall clock when the response was made */
-    void *ctx;              /* must outlive the response */
-    struct blob_stat st;    /* the file being sent */
+    int64_t started_ms;  /* wall clock when the response was made */
+    void *ctx;           /* must outlive the response */
+    struct blob_stat st; /* the file being sent */
 };
 
 /* Serve a blob from fd (taken over: closed in every case) with the digest

@@ -202,7 +202,8 @@ void policy_json(struct json *j, const struct policy *p)
         for (size_t i = 0; i < p->n_best; i++) {
             json_raw(j, i ? ",{\"metric\":" : "{\"metric\":");
             json_str(j, p->best[i].metric);
-            json_raw(j, p->best[i].maximize ? ",\"mode\":\"max\",\"k\":" : ",\"mode\":\"min\",\"k\":");
+            json_raw(j,
+                     p->best[i].maximize ? ",\"mode\":\"max\",\"k\":" : ",\"mode\":\"min\",\"k\":");
             json_int(j, p->best[i].k);
             json_raw(j, "}");
         }

@@ -62,9 +62,9 @@ struct ret_item {
 
     /* outputs */
     bool keep;
-    bool latest;                        /* the newest checkpoint that is not corrupt */
+    bool latest;                         /* the newest checkpoint that is not corrupt */
     unsigned best_rank[POLICY_BEST_MAX]; /* 1..k when best[i] keeps it, else 0 */
-    unsigned last_rank;                 /* 1..keep_last when keep_last keeps it */
+    unsigned last_rank;                  /* 1..keep_last when keep_last keeps it */
     bool every, within;
 };
 

@@ -37,8 +37,7 @@ static const struct route routes[] = {
     {M_GET, "/v1/runs/:run/aliases/:name/blob", NULL, NULL, api_alias_blob},
     {M_GET, "/v1/runs/:run/resume", NULL, NULL, api_resume},
     {M_GET, "/v1/runs/:run/resume/blob", NULL, NULL, api_resume_blob},
-    {M_GET | M_PUT | M_DELETE, "/v1/runs/:run/policy", api_json_begin, api_json_body,
-     api_policy},
+    {M_GET | M_PUT | M_DELETE, "/v1/runs/:run/policy", api_json_begin, api_json_body, api_policy},
     {M_GET, "/v1/runs/:run/policy/plan", NULL, NULL, api_plan},
 };
 
@@ -114,8 +113,8 @@ void router_match(struct request *req)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{M_GET, "GET"}, {M_HEAD, "HEAD"}, {M_PUT, "PUT"}, {M_POST, "POST"},
-                 {M_DELETE, "DELETE"}};
+    } names[] = {
+        {M_GET, "GET"}, {M_HEAD, "HEAD"}, {M_PUT, "PUT"}, {M_POST, "POST"}, {M_DELETE, "DELETE"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (allowed & names[i].bit) {
             if (allow[0])

@@ -34,7 +34,7 @@ struct scrub {
 };
 
 static const char *const KEYS[] = {
-    "scrub.last_started_ms", "scrub.last_finished_ms", "scrub.last_blobs_total",
+    "scrub.last_started_ms",    "scrub.last_finished_ms",   "scrub.last_blobs_total",
     "scrub.last_blobs_checked", "scrub.last_bytes_checked", "scrub.last_corrupt_found",
     "scrub.last_missing_found",
 };
@@ -85,8 +85,12 @@ static void load_last(struct scrub *sc)
 static void save_last(struct scrub *sc, const struct scrub_run *run)
 {
     int64_t v[N_KEYS] = {
-        run->started_ms,           run->finished_ms,           (int64_t)run->blobs_total,
-        (int64_t)run->blobs_checked, (int64_t)run->bytes_checked, (int64_t)run->corrupt_found,
+        run->started_ms,
+        run->finished_ms,
+        (int64_t)run->blobs_total,
+        (int64_t)run->blobs_checked,
+        (int64_t)run->bytes_checked,
+        (int64_t)run->corrupt_found,
         (int64_t)run->missing_found,
     };
     int r = index_kv_set_many(sc->store->index, KEYS, v, N_KEYS);
@@ -190,7 +194,6 @@ static int check_blob(struct scrub *sc, const char *sha_hex, uint64_t size)
     pthread_mutex_unlock(&sc->lock);
     return 0;
 }
-
 
 int scrub_page_collect(void *ctx, const char *sha_hex, uint64_t size)
 {
@@ -392,10 +395,22 @@ int scrub_parse_interval(const char *text, int64_t *seconds)
         return -EINVAL;
     switch (*p) {
     case '\0': break;
-    case 's': unit = 1; p++; break;
-    case 'm': unit = 60; p++; break;
-    case 'h': unit = 3600; p++; break;
-    case 'd': unit = 86400; p++; break;
+    case 's':
+        unit = 1;
+        p++;
+        break;
+    case 'm':
+        unit = 60;
+        p++;
+        break;
+    case 'h':
+        unit = 3600;
+        p++;
+        break;
+    case 'd':
+        unit = 86400;
+        p++;
+        break;
     default: return -EINVAL;
     }
     if (*p || v * unit > 10LL * 366 * 24 * 3600)
@@ -469,12 +484,18 @@ int scrub_register_metrics(struct scrub *sc, struct metrics *m)
         bool (*fn)(void *ctx, double *value);
     } gauges[] = {
         {"ckptd_scrub_running", "1 while a scrub runs, else 0.", m_running},
-        {"ckptd_scrub_blobs_checked", "Blobs re-hashed by the scrub in progress (or the last one "
-                                      "of this process).", m_blobs_checked},
-        {"ckptd_scrub_blobs_total", "Blobs the scrub in progress (or the last one of this "
-                                    "process) has to check.", m_blobs_total},
-        {"ckptd_scrub_bytes_checked", "Bytes re-hashed by the scrub in progress (or the last one "
-                                      "of this process).", m_bytes_checked},
+        {"ckptd_scrub_blobs_checked",
+         "Blobs re-hashed by the scrub in progress (or the last one "
+         "of this process).",
+         m_blobs_checked},
+        {"ckptd_scrub_blobs_total",
+         "Blobs the scrub in progress (or the last one of this "
+         "process) has to check.",
+         m_blobs_total},
+        {"ckptd_scrub_bytes_checked",
+         "Bytes re-hashed by the scrub in progress (or the last one "
+         "of this process).",
+         m_bytes_checked},
         {"ckptd_scrub_last_corrupt_found", "Blobs the last completed scrub found corrupt.",
          m_last_corrupt},
         {"ckptd_scrub_last_missing_found", "Blobs the last completed scrub found missing.",

@@ -31,8 +31,8 @@ struct scrub_status {
     bool running;
     struct scrub_run current; /* the run in progress, or the last one of this process */
     bool has_last;
-    struct scrub_run last;    /* the last completed run, from the index */
-    int64_t next_ms;          /* when the schedule starts the next one; 0 = never */
+    struct scrub_run last; /* the last completed run, from the index */
+    int64_t next_ms;       /* when the schedule starts the next one; 0 = never */
     int64_t interval_s;
     uint64_t rate_bytes;
 };

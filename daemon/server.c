@@ -30,19 +30,19 @@
 
 /* What the watchdog knows of one TCP connection. */
 enum conn_state {
-    CONN_WAITING,   /* awaiting a request's headers (new or keep-alive) */
-    CONN_BODY,      /* receiving an upload body */
-    CONN_BUSY,      /* headers in, body (if any) done: being answered */
+    CONN_WAITING, /* awaiting a request's headers (new or keep-alive) */
+    CONN_BODY,    /* receiving an upload body */
+    CONN_BUSY,    /* headers in, body (if any) done: being answered */
 };
 
 struct conn_watch {
     struct conn_watch *prev, *next;
     MHD_socket fd;
     enum conn_state state;
-    int64_t since_ms;         /* when the state began */
-    int64_t window_start_ms;  /* CONN_BODY: the current rate window */
+    int64_t since_ms;        /* when the state began */
+    int64_t window_start_ms; /* CONN_BODY: the current rate window */
     atomic_uint_fast64_t window_bytes;
-    bool cut;                 /* the watchdog shut the socket down */
+    bool cut; /* the watchdog shut the socket down */
 };
 
 /* Uploads in progress from one client address. */
@@ -54,15 +54,15 @@ struct upload_addr {
 struct server {
     struct MHD_Daemon *mhd;
     struct app *app;
-    atomic_int inflight; /* requests begun and not yet completed */
-    atomic_int uploads;  /* uploads between begin and completion */
+    atomic_int inflight;   /* requests begun and not yet completed */
+    atomic_int uploads;    /* uploads between begin and completion */
     atomic_int handed_off; /* requests suspended for a worker, not yet completed */
     /* Limits SIGHUP may change (server_reconfigure) while threads read. */
     _Atomic unsigned max_uploads, max_uploads_per_ip;
     _Atomic int64_t header_timeout_ms, rate_window_ms;
     _Atomic uint64_t min_upload_rate;
     enum log_format log_format;
-    pthread_mutex_t upload_lock; /* upload_addrs */
+    pthread_mutex_t upload_lock;      /* upload_addrs */
     struct upload_addr *upload_addrs; /* CONNECTION_LIMIT slots: addresses with uploads */
     pthread_mutex_t watch_lock;
     struct conn_watch *watched; /* every open connection */
@@ -365,11 +365,11 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
     double ms = (double)(mono_ns() - req->start_ns) / 1e6;
     size_t route = req->route ? router_index(req->route) : router_lookup(req);
 
-    metrics_request(srv->app->metrics, route, metrics_method_of(req->method),
-                    status, req->bytes_in, req->reply_len, ms / 1000.0);
+    metrics_request(srv->app->metrics, route, metrics_method_of(req->method), status, req->bytes_in,
+                    req->reply_len, ms / 1000.0);
     if (ci && ci->client_addr) {
         socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                              : sizeof(struct sockaddr_in);
+                                                               : sizeof(struct sockaddr_in);
         if (getnameinfo(ci->client_addr, len, remote, sizeof(remote), NULL, 0, NI_NUMERICHOST))
             snprintf(remote, sizeof(remote), "-");
     }
@@ -421,8 +421,8 @@ static enum method method_of(const char *m)
     static const struct {
         const char *name;
         enum method m;
-    } methods[] = {{"GET", M_GET}, {"HEAD", M_HEAD}, {"PUT", M_PUT}, {"POST", M_POST},
-                   {"DELETE", M_DELETE}};
+    } methods[] = {
+        {"GET", M_GET}, {"HEAD", M_HEAD}, {"PUT", M_PUT}, {"POST", M_POST}, {"DELETE", M_DELETE}};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(m, methods[i].name) == 0)
             return methods[i].m;
@@ -432,10 +432,10 @@ static enum method method_of(const char *m)
 
 struct framing {
     bool space_before_colon;
-    const char *bad_name;  /* a header name that is not an RFC 9110 token */
-    const char *folded;    /* a header name an obs-fold line was glued onto */
-    const char *nul_in;    /* a header whose value hid a NUL byte */
-    const char *prev_end;  /* the end of the previous header's value */
+    const char *bad_name; /* a header name that is not an RFC 9110 token */
+    const char *folded;   /* a header name an obs-fold line was glued onto */
+    const char *nul_in;   /* a header whose value hid a NUL byte */
+    const char *prev_end; /* the end of the previous header's value */
     const char *prev_key;
     unsigned hosts;
     unsigned content_lengths;
@@ -463,9 +463,13 @@ static bool is_token(const char *s)
  * disappears: for Content-Length that turns the body into a second
  * request. A name that starts with one of these and goes on is refused. */
 static const char *const watched_headers[] = {
-    "Content-Length", "Transfer-Encoding", "Host",     "Authorization", "Expect",
-    "Connection",     "Trailer",           "Range",    "If-Range",      "If-Match",
-    "If-None-Match",  "Content-Digest",    "Repr-Digest", "X-Checkpoint-SHA256",
+    "Content-Length", "Transfer-Encoding",
+    "Host",           "Authorization",
+    "Expect",         "Connection",
+    "Trailer",        "Range",
+    "If-Range",       "If-Match",
+    "If-None-Match",  "Content-Digest",
+    "Repr-Digest",    "X-Checkpoint-SHA256",
 };
 
 static bool is_folded(const char *key, size_t klen)
@@ -558,7 +562,8 @@ static bool check_framing(struct request *req)
     if (f.folded) {
         respond_error(req, E_BAD_REQUEST,
                       "header '%s' is a header continued on the next line (obs-fold), which "
-                      "is not accepted", f.folded);
+                      "is not accepted",
+                      f.folded);
         return false;
     }
     if (f.bad_name) {
@@ -577,8 +582,8 @@ static bool check_framing(struct request *req)
     if (te) {
         req->chunked = strcasecmp(te, "chunked") == 0;
         if (!req->chunked) {
-            respond_error(req, E_NOT_IMPLEMENTED, "Transfer-Encoding '%s' is not supported; only chunked is",
-                          te);
+            respond_error(req, E_NOT_IMPLEMENTED,
+                          "Transfer-Encoding '%s' is not supported; only chunked is", te);
             return false;
         }
     }
@@ -622,8 +627,9 @@ static bool parse_target(struct request *req)
         /* An escape that decodes to '/', NUL or a control character would
          * let a name mean something else than what libmicrohttpd shows. */
         if (strncmp(uri, "/v1/runs/", 9) == 0)
-            respond_error(req, E_INVALID_RUN_NAME,
-                          "invalid run name: encoded '/', NUL and control characters are not allowed");
+            respond_error(
+                req, E_INVALID_RUN_NAME,
+                "invalid run name: encoded '/', NUL and control characters are not allowed");
         else
             respond_error(req, E_BAD_REQUEST, "malformed request path");
         return false;
@@ -633,8 +639,9 @@ static bool parse_target(struct request *req)
         r = parse_query(q + 1, qbuf, req->params, QUERY_PARAMS_MAX, &req->n_params);
         if (r < 0) {
             respond_error(req, E_INVALID_PARAMETER,
-                          r == -E2BIG ? "too many query parameters"
-                                      : "malformed query string (bad %%-escape or control character)");
+                          r == -E2BIG
+                              ? "too many query parameters"
+                              : "malformed query string (bad %%-escape or control character)");
             return false;
         }
     }
@@ -656,24 +663,21 @@ static bool authenticate(struct request *req)
     r = auth_check(req->app->auth, request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
                    ci ? ci->client_addr : NULL, &req->grant);
     switch (r) {
-    case AUTH_OPEN:
-        return true;
-    case AUTH_OK:
-        req->authenticated = true;
-        return true;
+    case AUTH_OPEN: return true;
+    case AUTH_OK: req->authenticated = true; return true;
     case AUTH_MISSING:
     case AUTH_BAD:
         respond_error(req, E_UNAUTHORIZED,
-                      r == AUTH_MISSING ? "this server requires a token: Authorization: Bearer ID.SECRET"
-                                        : "the token is malformed, unknown or revoked");
+                      r == AUTH_MISSING
+                          ? "this server requires a token: Authorization: Bearer ID.SECRET"
+                          : "the token is malformed, unknown or revoked");
         respond_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ckptd\"");
         return false;
     case AUTH_THROTTLED:
         respond_error(req, E_TOO_MANY_REQUESTS, NULL);
         respond_header(req, MHD_HTTP_HEADER_RETRY_AFTER, "60");
         return false;
-    case AUTH_ERROR:
-        break;
+    case AUTH_ERROR: break;
     }
     respond_error(req, E_UNAVAILABLE, "cannot check the token: the index does not answer");
     return false;
@@ -764,9 +768,8 @@ static enum MHD_Result queue(struct request *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct request *req = *con_cls;
 
@@ -888,20 +891,20 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     tls_options(cfg, tls_items, &flags);
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY, tls_items,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)PER_IP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_ARRAY, tls_items, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         log_error("cannot listen on %s:%u (address in use or not available%s)", cfg->host,
                   cfg->port,
                   (flags & MHD_USE_TLS) ? ", or the TLS certificate, key or priorities were "
-                                          "refused: see above" : "");
+                                          "refused: see above"
+                                        : "");
         pthread_mutex_destroy(&srv->watch_lock);
         pthread_mutex_destroy(&srv->upload_lock);
         free(srv->upload_addrs);

@@ -12,15 +12,15 @@
 struct server;
 
 struct server_config {
-    const char *host; /* numeric or resolvable; IPv6 without brackets */
-    uint16_t port;    /* 0: any free port */
-    unsigned threads; /* event threads */
-    unsigned max_uploads; /* concurrent uploads before 503 */
+    const char *host;            /* numeric or resolvable; IPv6 without brackets */
+    uint16_t port;               /* 0: any free port */
+    unsigned threads;            /* event threads */
+    unsigned max_uploads;        /* concurrent uploads before 503 */
     unsigned max_uploads_per_ip; /* the same from one client address; 0: max_uploads */
-    unsigned header_timeout_s;     /* headers must arrive within this */
-    unsigned rate_window_s;        /* upload bodies must move ... */
-    uint64_t min_upload_rate;      /* ... this many bytes/s per window */
-    enum log_format log_format;    /* access log lines: JSON (0, default) or common */
+    unsigned header_timeout_s;   /* headers must arrive within this */
+    unsigned rate_window_s;      /* upload bodies must move ... */
+    uint64_t min_upload_rate;    /* ... this many bytes/s per window */
+    enum log_format log_format;  /* access log lines: JSON (0, default) or common */
     /* HTTPS: both NULL for plain HTTP, else the PEM certificate chain and
      * private key (see tls.h), borrowed: they must outlive the server. */
     const char *tls_cert_pem;

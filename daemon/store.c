@@ -37,8 +37,7 @@ static int remove_orphan(void *ctx, const char *sha_hex)
         /* Left by a crash between rename and index commit, or by hand:
          * move it aside rather than delete what someone may want back. */
         int rr = blobstore_quarantine(s->blobs, sha_hex, now_ms());
-        log_info("moved unreferenced blob %s to quarantine/%s", sha_hex,
-                 rr < 0 ? " (failed)" : "");
+        log_info("moved unreferenced blob %s to quarantine/%s", sha_hex, rr < 0 ? " (failed)" : "");
     }
     pthread_mutex_unlock(&s->publish_lock);
     return 0;
@@ -188,13 +187,14 @@ static void commit_batch(struct store *s, struct commit_req **v, size_t n)
             blobstore_remove(s->blobs, items[i].sha_hex);
         else
             log_error("index insert for blob %s failed with an I/O error; the blob stays "
-                      "until the next start sweeps it", items[i].sha_hex);
+                      "until the next start sweeps it",
+                      items[i].sha_hex);
     }
     pthread_mutex_unlock(&s->publish_lock);
 }
 
-int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
-                 uint64_t size, const char *sha_hex, struct ckpt_record *out)
+int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta, uint64_t size,
+                 const char *sha_hex, struct ckpt_record *out)
 {
     struct commit_req me = {
         .tmp = tmp,
@@ -309,8 +309,8 @@ int store_open_blob(struct store *s, const struct ckpt_record *rec, int *fd, uin
         r = -EUCLEAN;
     }
     if (r == -EUCLEAN) {
-        log_error("blob %s of checkpoint %lld is %s; flagging its checkpoints corrupt",
-                  rec->sha256, (long long)rec->id, got != rec->size ? "the wrong size" : "missing");
+        log_error("blob %s of checkpoint %lld is %s; flagging its checkpoints corrupt", rec->sha256,
+                  (long long)rec->id, got != rec->size ? "the wrong size" : "missing");
         index_mark_corrupt(s->index, rec->sha256, NULL);
         return r;
     }
@@ -408,9 +408,9 @@ int store_space_claim(struct store *s, uint64_t bytes)
      * whoever adds or removes blobs (commits, deletes, retention). */
     if (s->max_disk) {
         r = index_stats(s->index, &st);
-        if (r == 0 && (st.physical_bytes > s->max_disk ||
-                       s->max_disk - st.physical_bytes < s->claimed ||
-                       s->max_disk - st.physical_bytes - s->claimed < bytes))
+        if (r == 0 &&
+            (st.physical_bytes > s->max_disk || s->max_disk - st.physical_bytes < s->claimed ||
+             s->max_disk - st.physical_bytes - s->claimed < bytes))
             r = -EDQUOT;
     }
     if (r == 0 && blobstore_free_space(s->blobs, &avail) == 0 &&

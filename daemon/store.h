@@ -46,8 +46,8 @@ void store_close(struct store *s);
  * failure, so a failed commit leaves neither a blob nor a row. Uploads
  * that reach this point together share one index transaction (group
  * commit): one WAL sync for all of them, each still all or nothing. */
-int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
-                 uint64_t size, const char *sha_hex, struct ckpt_record *out);
+int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta, uint64_t size,
+                 const char *sha_hex, struct ckpt_record *out);
 
 /* Store p as run's retention policy and apply it at once (one index
  * transaction), then unlink the blobs of dropped checkpoints that nothing

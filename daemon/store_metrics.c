@@ -20,7 +20,7 @@ struct store_metrics {
     pthread_cond_t done;  /* scrapes: a refresh finished */
     pthread_t thread;
     bool started, stop, want, running;
-    int64_t fetched_ms; /* when the last refresh finished; 0: never */
+    int64_t fetched_ms;  /* when the last refresh finished; 0: never */
     uint64_t generation; /* refreshes finished */
     bool valid;
     struct index_totals totals;
@@ -83,8 +83,7 @@ static bool totals(struct store_metrics *sm, struct index_totals *out)
         until.tv_nsec %= 1000000000L;
         sm->want = true;
         pthread_cond_signal(&sm->wake);
-        while (sm->generation == gen &&
-               pthread_cond_timedwait(&sm->done, &sm->lock, &until) == 0)
+        while (sm->generation == gen && pthread_cond_timedwait(&sm->done, &sm->lock, &until) == 0)
             ;
     }
     ok = sm->valid;
@@ -192,8 +191,7 @@ int store_metrics_new(struct store *s, struct metrics *reg, struct store_metrics
          "fsync or fdatasync calls on blobs and their directories that failed.",
          get_fsync_failures},
         {true, "ckptd_commit_batches_total",
-         "Group commits: index transactions that committed uploads together.",
-         get_commit_batches},
+         "Group commits: index transactions that committed uploads together.", get_commit_batches},
         {true, "ckptd_commit_batch_uploads_total",
          "Uploads those group commits carried (each committed or refused on its own).",
          get_commit_uploads},

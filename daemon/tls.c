@@ -118,20 +118,26 @@ int tls_load(const char *cert_path, const char *key_path, struct tls_creds **out
     r = -EINVAL;
     bio = BIO_new_mem_buf(t->cert_pem, -1);
     if (!bio || !(cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL))) {
-        snprintf(err, errsize, "--tls-cert '%s' holds no PEM certificate "
-                               "(expected -----BEGIN CERTIFICATE-----)", cert_path);
+        snprintf(err, errsize,
+                 "--tls-cert '%s' holds no PEM certificate "
+                 "(expected -----BEGIN CERTIFICATE-----)",
+                 cert_path);
         goto fail;
     }
     BIO_free(bio);
     bio = BIO_new_mem_buf(t->key_pem, -1);
     if (!bio || !(key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL))) {
-        snprintf(err, errsize, "--tls-key '%s' holds no unencrypted PEM private key "
-                               "(encrypted keys are not supported)", key_path);
+        snprintf(err, errsize,
+                 "--tls-key '%s' holds no unencrypted PEM private key "
+                 "(encrypted keys are not supported)",
+                 key_path);
         goto fail;
     }
     if (X509_check_private_key(cert, key) != 1) {
-        snprintf(err, errsize, "--tls-key '%s' does not belong to the certificate in "
-                               "--tls-cert '%s'", key_path, cert_path);
+        snprintf(err, errsize,
+                 "--tls-key '%s' does not belong to the certificate in "
+                 "--tls-cert '%s'",
+                 key_path, cert_path);
         goto fail;
     }
     t->expired = X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;

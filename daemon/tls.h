@@ -15,9 +15,9 @@
  * (forward secrecy; no static RSA, no CBC, no SHA-1 MACs); the server's
  * preference order. Roughly Mozilla's "intermediate" profile. TLS 1.1 and
  * older are refused (tests/integration/120_tls.sh checks each point). */
-#define TLS_PRIORITIES                                                                      \
-    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"    \
-    "+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"      \
+#define TLS_PRIORITIES                                                                             \
+    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"           \
+    "+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"              \
     "%SERVER_PRECEDENCE"
 
 /* A certificate or key file larger than this is refused: real ones are a
@@ -25,9 +25,9 @@
 #define TLS_PEM_MAX (1 << 20)
 
 struct tls_creds {
-    char *cert_pem; /* NUL-terminated PEM: the leaf certificate first, then its chain */
-    char *key_pem;  /* NUL-terminated PEM: the unencrypted private key (secret) */
-    bool expired;   /* the leaf certificate's notAfter has passed */
+    char *cert_pem;     /* NUL-terminated PEM: the leaf certificate first, then its chain */
+    char *key_pem;      /* NUL-terminated PEM: the unencrypted private key (secret) */
+    bool expired;       /* the leaf certificate's notAfter has passed */
     bool not_yet_valid; /* its notBefore is still to come */
 };
 

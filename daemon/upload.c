@@ -50,7 +50,7 @@ fail:
     return r;
 }
 
-static atomic_int hashers;    /* hasher threads running, all uploads */
+static atomic_int hashers; /* hasher threads running, all uploads */
 static int hashers_max;
 static pthread_once_t hashers_once = PTHREAD_ONCE_INIT;
 

@@ -23,29 +23,29 @@ struct upload_digest {
 struct upload {
     struct ckpt_meta meta;
     struct upload_digest expected; /* what the client stated, if anything */
-    uint64_t limit;               /* refuse bodies longer than this */
+    uint64_t limit;                /* refuse bodies longer than this */
     uint64_t received;
-    uint64_t claimed;             /* store_space_claim'ed, released when the request ends */
-    uint64_t stated;              /* a chunked body's X-Checkpoint-Size; 0: none */
-    int error;                    /* first write failure (negative errno), sticky */
-    struct blob_tmp *tmp;         /* owned until committed */
+    uint64_t claimed;     /* store_space_claim'ed, released when the request ends */
+    uint64_t stated;      /* a chunked body's X-Checkpoint-Size; 0: none */
+    int error;            /* first write failure (negative errno), sticky */
+    struct blob_tmp *tmp; /* owned until committed */
     struct sha256 *hash;
-    uint64_t written;             /* bytes in tmp (hasher reads up to here) */
+    uint64_t written; /* bytes in tmp (hasher reads up to here) */
 
     /* Past HASH_PIPELINE_MIN bytes a hasher thread takes over the digest,
      * reading back what is already in the temp file, so receiving and
      * hashing use two cores. Guarded by lock. */
     pthread_mutex_t lock;
-    pthread_cond_t more;          /* written grew, or stop was set */
+    pthread_cond_t more; /* written grew, or stop was set */
     pthread_t hasher;
-    bool hashing;                 /* the hasher thread runs */
-    bool inline_hash;             /* no hasher slot was free: hash here throughout */
-    bool stop;                    /* written is final */
-    bool abandon;                 /* the upload is dropped: stop at once */
-    uint64_t hashed;              /* bytes of tmp in the digest */
-    int hash_error;               /* the hasher's failure (negative errno) */
-    bool finished;                /* upload_finish succeeded */
-    uint8_t digest[SHA256_LEN];   /* set by upload_finish */
+    bool hashing;               /* the hasher thread runs */
+    bool inline_hash;           /* no hasher slot was free: hash here throughout */
+    bool stop;                  /* written is final */
+    bool abandon;               /* the upload is dropped: stop at once */
+    uint64_t hashed;            /* bytes of tmp in the digest */
+    int hash_error;             /* the hasher's failure (negative errno) */
+    bool finished;              /* upload_finish succeeded */
+    uint8_t digest[SHA256_LEN]; /* set by upload_finish */
     char digest_hex[SHA256_HEX_LEN + 1];
 };
 

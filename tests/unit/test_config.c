@@ -49,7 +49,8 @@ static void test_defaults(void)
     CHECK(c.log_level == CFG_LOG_INFO && c.log_format == CFG_LOG_JSON,
           "default log-level info, log-format json");
     CHECK(c.log_file[0] == '\0', "default log-file is empty (stderr)");
-    CHECK(c.reserve == CONFIG_SIZE_AUTO, "default reserve is auto (1%% of the file system, at most 256M)");
+    CHECK(c.reserve == CONFIG_SIZE_AUTO,
+          "default reserve is auto (1%% of the file system, at most 256M)");
     CHECK(c.max_disk == 0, "default max-disk is 0 (none)");
     CHECK(c.scrub_interval == 7 * 86400, "default scrub-interval is 7 days in seconds");
     CHECK(c.scrub_rate == 100, "default scrub-rate is 100 MB/s");
@@ -75,9 +76,8 @@ static void test_defaults(void)
         CHECK(config_set(&d, k, v, NULL, err, sizeof(err)) == 0 && config_equal(&c, &d, k),
               "%s: the printed value '%s' parses back to the same value", k->name, buf);
     }
-    CHECK(!key("listen")->reloadable && !key("data")->reloadable &&
-              !key("threads")->reloadable && !key("tls-cert")->reloadable &&
-              !key("tls-key")->reloadable,
+    CHECK(!key("listen")->reloadable && !key("data")->reloadable && !key("threads")->reloadable &&
+              !key("tls-cert")->reloadable && !key("tls-key")->reloadable,
           "listen, data, threads, tls-* need a restart");
     CHECK(key("max-upload")->reloadable && key("max-uploads")->reloadable &&
               key("header-timeout")->reloadable && key("min-upload-rate")->reloadable &&
@@ -93,8 +93,8 @@ static void test_defaults(void)
 
 struct value_case {
     const char *key, *value;
-    int want;          /* 0, -EINVAL, -ERANGE */
-    uint64_t number;   /* for numeric keys when want == 0 */
+    int want;        /* 0, -EINVAL, -ERANGE */
+    uint64_t number; /* for numeric keys when want == 0 */
 };
 
 static void test_values(void)
@@ -212,23 +212,22 @@ static void test_good_files(void)
 {
     struct config c;
     struct config_error e;
-    const char *text =
-        "# a comment\n"
-        "\n"
-        "   \t\n"
-        "  # an indented comment\n"
-        "listen = 0.0.0.0:9000\n"
-        "data=/srv/ckpt data\n"
-        "max-upload   =   10G   # trailing comment\n"
-        "threads = 8\r\n"
-        "log-file = \"/var/log/ckptd #1.log\"  # a '#' inside quotes is kept\n"
-        "tls-cert = '/etc/ckptd/cert \"a\".pem'\n"
-        "tls-key = \"\"\n"
-        "insecure = yes\n"
-        "log-level = debug\n"
-        "scrub-interval = 36h\n"
-        "default-policy = /etc/ckptd/a#b.policy\n"
-        "reserve = 1G";  /* no final newline */
+    const char *text = "# a comment\n"
+                       "\n"
+                       "   \t\n"
+                       "  # an indented comment\n"
+                       "listen = 0.0.0.0:9000\n"
+                       "data=/srv/ckpt data\n"
+                       "max-upload   =   10G   # trailing comment\n"
+                       "threads = 8\r\n"
+                       "log-file = \"/var/log/ckptd #1.log\"  # a '#' inside quotes is kept\n"
+                       "tls-cert = '/etc/ckptd/cert \"a\".pem'\n"
+                       "tls-key = \"\"\n"
+                       "insecure = yes\n"
+                       "log-level = debug\n"
+                       "scrub-interval = 36h\n"
+                       "default-policy = /etc/ckptd/a#b.policy\n"
+                       "reserve = 1G"; /* no final newline */
 
     config_defaults(&c);
     int r = parse(&c, text, &e);
@@ -413,7 +412,8 @@ static void test_live(void)
     atomic_store(&live_stop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    CHECK(atomic_load(&live_torn) == 0, "2 readers never see a half-replaced snapshot over 2000 swaps");
+    CHECK(atomic_load(&live_torn) == 0,
+          "2 readers never see a half-replaced snapshot over 2000 swaps");
     l = config_live_lock();
     CHECK(l && l->max_upload == 1999, "readers see the last snapshot set");
     config_live_unlock();
@@ -472,8 +472,8 @@ static void test_docs(void)
         config_defaults(&c);
         int r = config_parse(&c, example, strlen(example), &e);
         CHECK(r == 0 && memcmp(&c, &d, sizeof(c)) == 0,
-              "the example file with every key uncommented parses to the defaults (%u: %s)",
-              e.line, e.msg);
+              "the example file with every key uncommented parses to the defaults (%u: %s)", e.line,
+              e.msg);
     }
     free(table);
     free(example);

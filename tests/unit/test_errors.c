@@ -176,8 +176,7 @@ static void test_from_errno(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         enum api_error e = error_from_errno(cases[i].r);
-        CHECK(e == cases[i].e, "error_from_errno(%s) is %s", cases[i].name,
-              error_code(cases[i].e));
+        CHECK(e == cases[i].e, "error_from_errno(%s) is %s", cases[i].name, error_code(cases[i].e));
     }
 }
 
@@ -232,8 +231,8 @@ static void test_api_md(void)
             listed[e]++;
         if (error_status(e) != status) {
             disagree++;
-            printf("# proto/API.md gives `%.*s` status %u, the daemon %u\n", (int)len, name,
-                   status, error_status(e));
+            printf("# proto/API.md gives `%.*s` status %u, the daemon %u\n", (int)len, name, status,
+                   error_status(e));
         }
     }
     CHECK(rows >= (unsigned)E__COUNT, "proto/API.md has status/code table rows (%u found)", rows);

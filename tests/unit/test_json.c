@@ -172,9 +172,16 @@ static void test_double(void)
         double v;
         const char *out;
     } exact[] = {
-        {0.31, "0.31"},   {0.1, "0.1"},     {3.0, "3"},       {0.0, "0"},
-        {-0.5, "-0.5"},   {1e300, "1e+300"}, {-2.0, "-2"},     {123456.789, "123456.789"},
-        {1e-5, "1e-05"},  {0.1 + 0.2, "0.30000000000000004"},
+        {0.31, "0.31"},
+        {0.1, "0.1"},
+        {3.0, "3"},
+        {0.0, "0"},
+        {-0.5, "-0.5"},
+        {1e300, "1e+300"},
+        {-2.0, "-2"},
+        {123456.789, "123456.789"},
+        {1e-5, "1e-05"},
+        {0.1 + 0.2, "0.30000000000000004"},
         /* The header promises the shortest form; the smallest subnormal
          * reads back from "5e-324". */
         {5e-324, "5e-324"},
@@ -187,9 +194,19 @@ static void test_double(void)
         free(t);
     }
 
-    static const double trips[] = {0.1 + 0.2, 1e300, -0.5, 1.0 / 3.0, DBL_MAX, -DBL_MAX,
-                                   DBL_MIN,   5e-324, 2.2250738585072009e-308, 9007199254740993.0,
-                                   -0.0,      1e23,   0.31};
+    static const double trips[] = {0.1 + 0.2,
+                                   1e300,
+                                   -0.5,
+                                   1.0 / 3.0,
+                                   DBL_MAX,
+                                   -DBL_MAX,
+                                   DBL_MIN,
+                                   5e-324,
+                                   2.2250738585072009e-308,
+                                   9007199254740993.0,
+                                   -0.0,
+                                   1e23,
+                                   0.31};
     for (size_t i = 0; i < sizeof(trips) / sizeof(trips[0]); i++) {
         char *t = double_text(trips[i]);
         bool ok = t && is_json_number(t) && same_double(strtod(t, NULL), trips[i]);
@@ -216,8 +233,9 @@ static void test_double(void)
         }
         free(t);
     }
-    CHECK(bad == 0, "json_double round-trips 20000 random finite doubles as JSON numbers (%u "
-                    "failed; first: %s)",
+    CHECK(bad == 0,
+          "json_double round-trips 20000 random finite doubles as JSON numbers (%u "
+          "failed; first: %s)",
           bad, first_bad);
 }
 
@@ -323,8 +341,9 @@ static void test_time(void)
         }
         free(t);
     }
-    CHECK(bad == 0, "json_time_ms matches a reference calendar for 20000 instants in years "
-                    "1..9999 (%u differ; first: %s)",
+    CHECK(bad == 0,
+          "json_time_ms matches a reference calendar for 20000 instants in years "
+          "1..9999 (%u differ; first: %s)",
           bad, first_bad);
 }
 

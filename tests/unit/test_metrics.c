@@ -65,7 +65,8 @@ int main(void)
     CHECK(!metrics_gauge(m, "bad-name", "Bad."), "an invalid name is refused");
     CHECK(metrics_gauge_fn(m, "ckptd_help", "Two\nlines.", answer, &half) == -EINVAL,
           "help text with a newline is refused");
-    CHECK(metrics_gauge_fn(m, "ckptd_half", "Half.", answer, &half) == 0, "a callback gauge registers");
+    CHECK(metrics_gauge_fn(m, "ckptd_half", "Half.", answer, &half) == 0,
+          "a callback gauge registers");
     CHECK(metrics_counter_fn(m, "ckptd_unknown_total", "Unknown.", unknown, NULL) == 0,
           "a callback counter registers");
     metric_add(c, 3);
@@ -88,12 +89,13 @@ int main(void)
           "two routes with one pattern share one series (2 requests)");
     CHECK(count(t, "ckptd_http_request_duration_seconds_count{route=\"/b/:id\"}") == 1,
           "and one histogram");
-    CHECK(has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"0.001\"} 1") &&
-              has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"0.005\"} 2") &&
-              has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"60\"} 2") &&
-              has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"+Inf\"} 3") &&
-              has(t, "ckptd_http_request_duration_seconds_count{route=\"/b/:id\"} 3"),
-          "buckets are cumulative and +Inf equals _count");
+    CHECK(
+        has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"0.001\"} 1") &&
+            has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"0.005\"} 2") &&
+            has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"60\"} 2") &&
+            has(t, "ckptd_http_request_duration_seconds_bucket{route=\"/b/:id\",le=\"+Inf\"} 3") &&
+            has(t, "ckptd_http_request_duration_seconds_count{route=\"/b/:id\"} 3"),
+        "buckets are cumulative and +Inf equals _count");
     CHECK(has(t, "ckptd_http_request_duration_seconds_sum{route=\"/b/:id\"} 120.003500"),
           "the sum is exact to the microsecond");
     CHECK(has(t, "ckptd_http_requests_total{route=\"other\",method=\"OTHER\",status=\"404\"} 1"),

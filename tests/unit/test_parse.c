@@ -84,11 +84,11 @@ static void test_is_name(void)
         const char *s;
         bool ok;
     } cases[] = {
-        {"a", true},       {"run-1", true},   {"A.b_c-9", true}, {"0abc", true},
-        {"Demo", true},    {"", false},       {".a", false},     {"-a", false},
-        {"_a", false},     {"..", false},     {".", false},      {"a/b", false},
-        {"a b", false},    {"\xc3\xa4", false}, {"a\xc3\xa4", false}, {"a:b", false},
-        {"a%2fb", false},  {"a\tb", false},
+        {"a", true},      {"run-1", true},     {"A.b_c-9", true},    {"0abc", true},
+        {"Demo", true},   {"", false},         {".a", false},        {"-a", false},
+        {"_a", false},    {"..", false},       {".", false},         {"a/b", false},
+        {"a b", false},   {"\xc3\xa4", false}, {"a\xc3\xa4", false}, {"a:b", false},
+        {"a%2fb", false}, {"a\tb", false},
     };
     char name[130];
 
@@ -155,15 +155,9 @@ static void test_u63_id(void)
         int r;
         int64_t v;
     } id[] = {
-        {"1", 0, 1},
-        {"42", 0, 42},
-        {"9223372036854775807", 0, INT64_MAX},
-        {"0", REFUSED, 0},
-        {"00", REFUSED, 0},
-        {"9223372036854775808", -ERANGE, 0},
-        {"-1", -EINVAL, 0},
-        {"+1", -EINVAL, 0},
-        {"", -EINVAL, 0},
+        {"1", 0, 1},        {"42", 0, 42},      {"9223372036854775807", 0, INT64_MAX},
+        {"0", REFUSED, 0},  {"00", REFUSED, 0}, {"9223372036854775808", -ERANGE, 0},
+        {"-1", -EINVAL, 0}, {"+1", -EINVAL, 0}, {"", -EINVAL, 0},
         {"1 ", -EINVAL, 0},
     };
 
@@ -175,8 +169,7 @@ static void test_u63_id(void)
                   id[i].v);
         else
             CHECK(result_is(r, id[i].r) && out == I64_SENTINEL,
-                  "parse_id(\"%s\") refuses with %s, out untouched", show(id[i].s),
-                  ename(id[i].r));
+                  "parse_id(\"%s\") refuses with %s, out untouched", show(id[i].s), ename(id[i].r));
     }
 }
 
@@ -187,48 +180,31 @@ static void test_finite(void)
         int r;
         double v;
     } cases[] = {
-        {"0.31", 0, 0.31},
-        {"-2", 0, -2.0},
-        {"1e-5", 0, 1e-5},
-        {"1e+5", 0, 1e5},
-        {"1E3", 0, 1000.0},
-        {".5", 0, 0.5},
-        {"5.", 0, 5.0},
-        {"0", 0, 0.0},
-        {"-0.25", 0, -0.25},
-        {"1e-400", 0, 0.0},
-        {"1e-310", 0, 1e-310},
-        {"1.7976931348623157e308", 0, DBL_MAX},
-        {"nan", REFUSED, 0},
-        {"NaN", REFUSED, 0},
-        {"inf", REFUSED, 0},
-        {"-inf", REFUSED, 0},
-        {"infinity", REFUSED, 0},
-        {"1e400", REFUSED, 0},
-        {"-1e400", REFUSED, 0},
-        {"1.8e308", REFUSED, 0},
-        {"0x1p3", REFUSED, 0},
-        {"0x10", REFUSED, 0},
-        {"", REFUSED, 0},
-        {".", REFUSED, 0},
-        {"-", REFUSED, 0},
-        {"1e", REFUSED, 0},
-        {"1e+", REFUSED, 0},
-        {"e5", REFUSED, 0},
-        {"--1", REFUSED, 0},
-        {" 1", REFUSED, 0},
-        {"1 ", REFUSED, 0},
-        {"1.2.3", REFUSED, 0},
-        {"1,5", REFUSED, 0},
-        {"1e5x", REFUSED, 0},
+        {"0.31", 0, 0.31},        {"-2", 0, -2.0},
+        {"1e-5", 0, 1e-5},        {"1e+5", 0, 1e5},
+        {"1E3", 0, 1000.0},       {".5", 0, 0.5},
+        {"5.", 0, 5.0},           {"0", 0, 0.0},
+        {"-0.25", 0, -0.25},      {"1e-400", 0, 0.0},
+        {"1e-310", 0, 1e-310},    {"1.7976931348623157e308", 0, DBL_MAX},
+        {"nan", REFUSED, 0},      {"NaN", REFUSED, 0},
+        {"inf", REFUSED, 0},      {"-inf", REFUSED, 0},
+        {"infinity", REFUSED, 0}, {"1e400", REFUSED, 0},
+        {"-1e400", REFUSED, 0},   {"1.8e308", REFUSED, 0},
+        {"0x1p3", REFUSED, 0},    {"0x10", REFUSED, 0},
+        {"", REFUSED, 0},         {".", REFUSED, 0},
+        {"-", REFUSED, 0},        {"1e", REFUSED, 0},
+        {"1e+", REFUSED, 0},      {"e5", REFUSED, 0},
+        {"--1", REFUSED, 0},      {" 1", REFUSED, 0},
+        {"1 ", REFUSED, 0},       {"1.2.3", REFUSED, 0},
+        {"1,5", REFUSED, 0},      {"1e5x", REFUSED, 0},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double out = DBL_SENTINEL;
         int r = parse_finite(cases[i].s, &out);
         if (cases[i].r == 0)
-            CHECK(r == 0 && out == cases[i].v, "parse_finite(\"%s\") gives %.17g",
-                  show(cases[i].s), cases[i].v);
+            CHECK(r == 0 && out == cases[i].v, "parse_finite(\"%s\") gives %.17g", show(cases[i].s),
+                  cases[i].v);
         else
             CHECK(r < 0 && bits_of(out) == bits_of(DBL_SENTINEL),
                   "parse_finite(\"%s\") refuses, out untouched", show(cases[i].s));
@@ -269,11 +245,13 @@ static void test_sha256_hex(void)
 
     memset(out, 0xaa, sizeof(out));
     r = parse_sha256_hex(ABC_HEX, 63, out);
-    CHECK(r < 0 && all_bytes(out, 32, 0xaa), "parse_sha256_hex refuses 63 characters, out untouched");
+    CHECK(r < 0 && all_bytes(out, 32, 0xaa),
+          "parse_sha256_hex refuses 63 characters, out untouched");
 
     memset(out, 0xaa, sizeof(out));
     r = parse_sha256_hex(ABC_HEX, 0, out);
-    CHECK(r < 0 && all_bytes(out, 32, 0xaa), "parse_sha256_hex refuses 0 characters, out untouched");
+    CHECK(r < 0 && all_bytes(out, 32, 0xaa),
+          "parse_sha256_hex refuses 0 characters, out untouched");
 
     char longer[66];
     memcpy(longer, ABC_HEX, 64);
@@ -281,7 +259,8 @@ static void test_sha256_hex(void)
     longer[65] = '\0';
     memset(out, 0xaa, sizeof(out));
     r = parse_sha256_hex(longer, 65, out);
-    CHECK(r < 0 && all_bytes(out, 32, 0xaa), "parse_sha256_hex refuses 65 characters, out untouched");
+    CHECK(r < 0 && all_bytes(out, 32, 0xaa),
+          "parse_sha256_hex refuses 65 characters, out untouched");
 
     /* A bad character in the very last place: nothing decoded before it may
      * have been written. */
@@ -373,34 +352,13 @@ static void test_percent_decode(void)
         const char *in;
         const char *out; /* NULL: refused */
     } cases[] = {
-        {"abc", "abc"},
-        {"", ""},
-        {"%41", "A"},
-        {"a%41b", "aAb"},
-        {"%2f", "/"},
-        {"%2F", "/"},
-        {"%25", "%"},
-        {"%7e%7E", "~~"},
-        {"+", "+"},
-        {"a+b%2B", "a+b+"},
-        {"%c3%a4", "\xc3\xa4"},
-        {"%20", " "},
-        {"%00", NULL},
-        {"%0a", NULL},
-        {"%0A", NULL},
-        {"%1f", NULL},
-        {"%7f", NULL},
-        {"%7F", NULL},
-        {"%4", NULL},
-        {"%", NULL},
-        {"a%", NULL},
-        {"%zz", NULL},
-        {"%g1", NULL},
-        {"%1g", NULL},
-        {"%%41", NULL},
-        {"\x01", NULL},
-        {"a\nb", NULL},
-        {"\x7f", NULL},
+        {"abc", "abc"}, {"", ""},           {"%41", "A"},           {"a%41b", "aAb"},
+        {"%2f", "/"},   {"%2F", "/"},       {"%25", "%"},           {"%7e%7E", "~~"},
+        {"+", "+"},     {"a+b%2B", "a+b+"}, {"%c3%a4", "\xc3\xa4"}, {"%20", " "},
+        {"%00", NULL},  {"%0a", NULL},      {"%0A", NULL},          {"%1f", NULL},
+        {"%7f", NULL},  {"%7F", NULL},      {"%4", NULL},           {"%", NULL},
+        {"a%", NULL},   {"%zz", NULL},      {"%g1", NULL},          {"%1g", NULL},
+        {"%%41", NULL}, {"\x01", NULL},     {"a\nb", NULL},         {"\x7f", NULL},
     };
     char out[64];
 
@@ -418,8 +376,8 @@ static void test_percent_decode(void)
             CHECK(r == 0 && out[want + 1] == '#',
                   "parse_percent_decode(\"%s\") writes nothing past the NUL", show(cases[i].in));
         } else {
-            CHECK(r < 0 && out_len == 999, "parse_percent_decode(\"%s\") refuses, out_len untouched",
-                  show(cases[i].in));
+            CHECK(r < 0 && out_len == 999,
+                  "parse_percent_decode(\"%s\") refuses, out_len untouched", show(cases[i].in));
         }
     }
 
@@ -487,8 +445,8 @@ static void test_query(void)
     CHECK(r == 0 && n == 1 && strcmp(p[0].value, "&=") == 0,
           "parse_query splits before decoding: x=%%26%%3D has value \"&=\"");
 
-    static const char *const einval[] = {"=1", "a=1&=2", "a=%zz", "a=%00", "%0a=1", "a=%4",
-                                         "=",  "a=1&=", "%41%=1"};
+    static const char *const einval[] = {"=1",   "a=1&=2", "a=%zz", "a=%00", "%0a=1",
+                                         "a=%4", "=",      "a=1&=", "%41%=1"};
     for (size_t i = 0; i < sizeof(einval) / sizeof(einval[0]); i++) {
         n = 99;
         r = parse_query(einval[i], buf, p, 8, &n);
@@ -552,9 +510,11 @@ static void test_path(void)
         const char *s;
         int r;
     } bad[] = {
-        {"/v1/runs/a%2fb", -EINVAL}, {"/v1/runs/a%2Fb", -EINVAL}, {"/v1/runs/a%00", -EINVAL},
-        {"/v1/runs/a%0d", -EINVAL},  {"/v1/runs/%zz", -EINVAL},   {"/v1/runs/a%2", -EINVAL},
-        {"v1/runs", -EINVAL},        {"", -EINVAL},               {"runs/", -EINVAL},
+        {"/v1/runs/a%2fb", -EINVAL}, {"/v1/runs/a%2Fb", -EINVAL},
+        {"/v1/runs/a%00", -EINVAL},  {"/v1/runs/a%0d", -EINVAL},
+        {"/v1/runs/%zz", -EINVAL},   {"/v1/runs/a%2", -EINVAL},
+        {"v1/runs", -EINVAL},        {"", -EINVAL},
+        {"runs/", -EINVAL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n = 99;
@@ -565,7 +525,8 @@ static void test_path(void)
 
     n = 99;
     r = PATH("/1/2/3/4/5/6/7/8", 8);
-    CHECK(r == 0 && n == 8 && strcmp(segs[7], "8") == 0, "parse_path takes exactly max (8) segments");
+    CHECK(r == 0 && n == 8 && strcmp(segs[7], "8") == 0,
+          "parse_path takes exactly max (8) segments");
     n = 99;
     r = PATH("/1/2/3/4/5/6/7/8/", 8);
     CHECK(r == 0 && n == 8, "parse_path takes max segments plus a trailing slash");

@@ -22,11 +22,12 @@ static void test_parse_ok(void)
     struct json j;
     char *out;
 
-    CHECK(parse("{\"keep_last\":2,\"keep_best\":[{\"metric\":\"loss\",\"mode\":\"min\",\"k\":3},"
-                "{\"metric\":\"acc\",\"mode\":\"max\",\"k\":1}],\"keep_every\":{\"field\":\"epoch\","
-                "\"n\":10},\"keep_within\":\"48h\"}",
-                &p, err) == 0,
-          "full policy parses (%s)", err);
+    CHECK(
+        parse("{\"keep_last\":2,\"keep_best\":[{\"metric\":\"loss\",\"mode\":\"min\",\"k\":3},"
+              "{\"metric\":\"acc\",\"mode\":\"max\",\"k\":1}],\"keep_every\":{\"field\":\"epoch\","
+              "\"n\":10},\"keep_within\":\"48h\"}",
+              &p, err) == 0,
+        "full policy parses (%s)", err);
     CHECK(p.keep_last == 2 && p.n_best == 2 && p.best[0].k == 3 && !p.best[0].maximize &&
               p.best[1].maximize && strcmp(p.best[1].metric, "acc") == 0,
           "keep_last and keep_best read");
@@ -36,9 +37,10 @@ static void test_parse_ok(void)
     json_init(&j, 4096);
     policy_json(&j, &p);
     out = json_detach(&j, NULL);
-    CHECK(out && strcmp(out, "{\"keep_last\":2,\"keep_best\":[{\"metric\":\"loss\",\"mode\":\"min\","
-                             "\"k\":3},{\"metric\":\"acc\",\"mode\":\"max\",\"k\":1}],\"keep_every\":"
-                             "{\"field\":\"epoch\",\"n\":10},\"keep_within\":\"48h\"}") == 0,
+    CHECK(out &&
+              strcmp(out, "{\"keep_last\":2,\"keep_best\":[{\"metric\":\"loss\",\"mode\":\"min\","
+                          "\"k\":3},{\"metric\":\"acc\",\"mode\":\"max\",\"k\":1}],\"keep_every\":"
+                          "{\"field\":\"epoch\",\"n\":10},\"keep_within\":\"48h\"}") == 0,
           "canonical JSON: %s", out ? out : "(null)");
     struct policy q;
     CHECK(out && parse(out, &q, err) == 0 && memcmp(&p, &q, sizeof(p)) == 0,
