@@ -227,9 +227,10 @@ check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 lint: $(BUILD)/gen/migrations.c
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	cppcheck --quiet --error-exitcode=1 --inline-suppr --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Idaemon -I$(BUILD)/gen daemon
-	clang-tidy --quiet $(DAEMON_SRC) -- -std=c11 -D_GNU_SOURCE -iquote daemon -iquote $(BUILD)/gen $(PKG_CFLAGS)
+	clang-tidy --quiet $(DAEMON_SRC) -- -std=c11 -D_GNU_SOURCE -iquote daemon -iquote $(BUILD)/gen \
+	  -iquote client $(PKG_CFLAGS)
 
 clean:
 	rm -rf build build-san

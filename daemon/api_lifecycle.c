@@ -507,7 +507,7 @@ static void alias_job(void *arg)
 
 void api_alias(struct request *req)
 {
-    struct ckpt_record rec;
+    struct ckpt_record rec = {0};
     int64_t expect, id;
 
     /* api_json_begin checked the run, the name and the parameters. */

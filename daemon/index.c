@@ -1210,7 +1210,6 @@ int index_backup(const char *src_path, const char *dst_path,
         }
         if (r != -ENOENT)
             goto out;
-        r = 0;
         if (n_gone == cap_gone) {
             size_t cap = cap_gone ? 2 * cap_gone : 16;
             void *p = realloc(gone, cap * sizeof(*gone));

@@ -351,8 +351,8 @@ static int token_command(int argc, char **argv)
             fprintf(stderr, "ckptd: token name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}\n");
             return 2;
         }
-        if (!role_arg ||
-            (strcmp(role_arg, "read") && strcmp(role_arg, "write") && strcmp(role_arg, "admin"))) {
+        if (!role_arg || (strcmp(role_arg, "read") != 0 && strcmp(role_arg, "write") != 0 &&
+                          strcmp(role_arg, "admin") != 0)) {
             fprintf(stderr, "ckptd: token add needs --role read, write or admin\n");
             return 2;
         }

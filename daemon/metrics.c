@@ -112,7 +112,7 @@ int metrics_new(const char *version, size_t n_routes, const char *const *route_n
         }
     }
     gettimeofday(&tv, NULL);
-    m->start_time = (double)tv.tv_sec + (double)(tv.tv_usec / 1000) / 1000.0;
+    m->start_time = (double)tv.tv_sec + (double)(tv.tv_usec - tv.tv_usec % 1000) / 1e6; /* ms */
     pthread_mutex_init(&m->lock, NULL);
     m->tail = &m->head;
     *out = m;

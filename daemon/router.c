@@ -4,6 +4,7 @@
  */
 #include "router.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
@@ -115,12 +116,11 @@ void router_match(struct request *req)
         const char *name;
     } names[] = {
         {M_GET, "GET"}, {M_HEAD, "HEAD"}, {M_PUT, "PUT"}, {M_POST, "POST"}, {M_DELETE, "DELETE"}};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (allowed & names[i].bit) {
-            if (allow[0])
-                strcat(allow, ", ");
-            strcat(allow, names[i].name);
-        }
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && len < sizeof(allow); i++) {
+        if (allowed & names[i].bit)
+            len += (size_t)snprintf(allow + len, sizeof(allow) - len, "%s%s", len ? ", " : "",
+                                    names[i].name);
     }
     respond_error(req, E_METHOD_NOT_ALLOWED, "method not allowed here; allowed: %s", allow);
     respond_header(req, "Allow", allow);

@@ -111,6 +111,7 @@ static void *run_thread(void *arg)
         free(fds);
         free(who);
         fds = NULL;
+        who = NULL;
     }
     for (;;) {
         nfds_t n = 0;
