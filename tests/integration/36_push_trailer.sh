@@ -126,6 +126,39 @@ check_eq "the same program with trailers passing: two PUTs, both with a trailer"
     "$(puts | wc -l) $(grep -c '^trailer ' "$PROXY_LOG")"
 stop_proxy
 
+# The Python binding: Client.push(path) falls back once and remembers it; header_digest=True
+# and CKPT_HEADER_DIGEST=1 skip the trailer try.
+. "$HARNESS_ROOT/tests/python/python.sh"
+# pypush HEADER_DIGEST: two pushes of $F on one Client through $PROXY; prints their SHA-256s.
+pypush()
+{
+    "$PY" -c 'import sys, ckpt
+kw = {"header_digest": True} if sys.argv[3] == "1" else {}
+with ckpt.Client(sys.argv[1], **kw) as c:
+    print(" ".join(c.push(sys.argv[2], "tpy", epoch=e).sha256 for e in (1, 2)))' \
+        "$PROXY" "$F" "$1" 2>"$ERR"
+}
+if py_setup; then
+    start_proxy "$PORT" --drop-trailers || bail "cutproxy starts"
+    check_eq "Python: two pushes on one Client behind the proxy store the file's SHA-256" \
+        "$SUM $SUM" "$(pypush 0)"
+    check_eq "  ... in three PUTs (trailer, header, header): the fallback is remembered" 3 \
+        "$(puts | wc -l)"
+    stop_proxy
+    start_proxy "$PORT" --drop-trailers || bail "cutproxy starts"
+    check_eq "Python Client(header_digest=True): both pushes store the file's SHA-256" \
+        "$SUM $SUM" "$(pypush 1)"
+    check_eq "  ... in two PUTs, no trailer tried" "2 0" \
+        "$(puts | wc -l) $(grep -c '^dropped-trailer ' "$PROXY_LOG")"
+    stop_proxy
+    start_proxy "$PORT" --drop-trailers || bail "cutproxy starts"
+    check_eq "Python with CKPT_HEADER_DIGEST=1: both pushes store the file's SHA-256" \
+        "$SUM $SUM" "$(CKPT_HEADER_DIGEST=1 pypush 0)"
+    check_eq "  ... in two PUTs, no trailer tried" "2 0" \
+        "$(puts | wc -l) $(grep -c '^dropped-trailer ' "$PROXY_LOG")"
+    stop_proxy
+fi
+
 # ---- pull of the 64 MiB checkpoint: verified on a second thread
 D=$(new_tmpdir)
 run_ckpt --url "$BASE" -q pull "$BIGID" -o "$D/big.out"

@@ -220,21 +220,29 @@ class Client:
     certificate is always verified, against the PEM CA certificates in
     ``ca_file`` (default $CKPT_CACERT) or else the system's; a certificate
     that does not verify raises ckpt.ConnectionError at once, without
-    retries. Safe to share between threads: calls on one Client are
+    retries. ``push(path)`` sends a file in one pass with its SHA-256 in an
+    HTTP trailer; behind a proxy that drops trailers (nginx) the first such
+    push is sent again with the digest in a header, and later ones go that
+    way at once. ``header_digest=True`` (default: $CKPT_HEADER_DIGEST set
+    and not "0") goes the header way from the start. Safe to share between threads: calls on one Client are
     serialized; use one Client per thread for parallel transfers. Use it as
     a context manager or call ``close()``.
     """
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, *,
                  retries: Optional[int] = None, connect_timeout: Optional[float] = None,
-                 stall_timeout: Optional[float] = None, ca_file: Optional[str] = None):
+                 stall_timeout: Optional[float] = None, ca_file: Optional[str] = None,
+                 header_digest: Optional[bool] = None):
         url = url or os.environ.get("CKPT_URL") or "http://127.0.0.1:8420"
         token = token if token is not None else (os.environ.get("CKPT_TOKEN") or None)
         ca_file = ca_file if ca_file is not None else (os.environ.get("CKPT_CACERT") or None)
+        if header_digest is None:
+            header_digest = os.environ.get("CKPT_HEADER_DIGEST", "0") not in ("", "0")
         self.url = url
         # Kept to open a second connection for watch(), which holds one for as long as it runs.
         self._settings = (token, dict(retries=retries, connect_timeout=connect_timeout,
-                                      stall_timeout=stall_timeout, ca_file=ca_file))
+                                      stall_timeout=stall_timeout, ca_file=ca_file,
+                                      header_digest=header_digest))
         self._lock = threading.Lock()
         self._c = _n.lib.ckpt_client_new(url.encode(), token.encode() if token else None)
         if not self._c:
@@ -246,6 +254,8 @@ class Client:
                 self._c, int((connect_timeout or 10) * 1000), int((stall_timeout or 60) * 1000)))
         if ca_file:
             self._check(_n.lib.ckpt_client_set_ca_file(self._c, os.fsencode(ca_file)))
+        if header_digest:
+            self._check(_n.lib.ckpt_client_set_header_digest(self._c, 1))
 
     def close(self) -> None:
         """Release the connection; the client cannot be used afterwards."""

@@ -217,6 +217,7 @@ _sig("ckpt_client_last_http_status", ctypes.c_long, _P)
 _sig("ckpt_client_set_timeouts", _ERR, _P, ctypes.c_long, ctypes.c_long)
 _sig("ckpt_client_set_retries", _ERR, _P, ctypes.c_uint, ctypes.c_long)
 _sig("ckpt_client_set_ca_file", _ERR, _P, ctypes.c_char_p)
+_sig("ckpt_client_set_header_digest", _ERR, _P, ctypes.c_int)
 _sig("ckpt_info_free", None, ctypes.POINTER(Info))
 _sig("ckpt_push_file", _ERR, _P, ctypes.POINTER(Meta), ctypes.c_char_p,
      ctypes.POINTER(ctypes.POINTER(Info)))
