@@ -144,30 +144,33 @@ http PUT /v1/runs/dg/checkpoints -H "X-Checkpoint-SHA256: $other" -T - <"$WORK/h
 expect_error "40 MiB chunked upload with a wrong digest header" 400 digest_mismatch
 # Four 40 MiB uploads at once: at most half the cores run hasher threads (one on two cores), so
 # some of these are hashed on their event thread throughout. Either way the digest is the body's.
-pids=()
 for i in 1 2 3 4; do
     { printf '%s' "$i"; cat "$WORK/huge"; } >"$WORK/huge.$i"
-    curl -s -o "$WORK/par.$i" -w '%{http_code}' -T "$WORK/huge.$i" \
-        -H "X-Checkpoint-SHA256: $(sha256_hex "$WORK/huge.$i")" \
-        "$BASE/v1/runs/dgpar/checkpoints?step=$i" >"$WORK/par.$i.status" &
-    pids+=($!)
 done
-wait "${pids[@]}"
+# put_four RUN right|wrong: PUT huge.1..4 to RUN at once, each with its own digest or a wrong one;
+# the statuses go to $WORK/RUN.N.status.
+put_four()
+{
+    local pids=() i d
+    for i in 1 2 3 4; do
+        d=$other
+        [ "$2" = right ] && d=$(sha256_hex "$WORK/huge.$i")
+        curl -s -o /dev/null -w '%{http_code}' -T "$WORK/huge.$i" -H "X-Checkpoint-SHA256: $d" \
+            "$BASE/v1/runs/$1/checkpoints?step=$i" >"$WORK/$1.$i.status" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+put_four dgpar right
 for i in 1 2 3 4; do
-    check_eq "concurrent 40 MiB upload $i with its digest answers 201" 201 "$(<"$WORK/par.$i.status")"
+    check_eq "concurrent 40 MiB upload $i with its digest answers 201" 201 "$(<"$WORK/dgpar.$i.status")"
     check "concurrent upload $i: the stored blob is its body" \
         cmp -s "$WORK/huge.$i" "$(blob_path "$(sha256_hex "$WORK/huge.$i")")"
 done
 # Four at once again, each with a wrong digest: every one is refused, nothing stored.
-pids=()
+put_four dgparbad wrong
 for i in 1 2 3 4; do
-    curl -s -o /dev/null -w '%{http_code}' -T "$WORK/huge.$i" -H "X-Checkpoint-SHA256: $other" \
-        "$BASE/v1/runs/dgparbad/checkpoints?step=$i" >"$WORK/parbad.$i.status" &
-    pids+=($!)
-done
-wait "${pids[@]}"
-for i in 1 2 3 4; do
-    check_eq "concurrent 40 MiB upload $i with a wrong digest answers 400" 400 "$(<"$WORK/parbad.$i.status")"
+    check_eq "concurrent 40 MiB upload $i with a wrong digest answers 400" 400 "$(<"$WORK/dgparbad.$i.status")"
 done
 check_eq "and none of them is stored" 0 "$(run_count dgparbad)"
 rm -f "$WORK"/huge.[1-4]
