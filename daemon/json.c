@@ -129,16 +129,66 @@ void json_int(struct json *j, int64_t v)
     append(j, p, (size_t)(buf + sizeof(buf) - p));
 }
 
+/* The common case without printf: v is the double nearest to k / 10^d for an
+ * integer |k| < 10^15 and d <= 9 (0.25, 3, 0.000123). Take the smallest such
+ * d; k then has no trailing zero and at most 15 significant digits, and v lies
+ * within half an ulp of k / 10^d, so "%.15g" would print exactly k / 10^d: the
+ * same text the loop in json_double finds. Outside [1e-4, 1e15) "%g" switches
+ * to an exponent, and then so do we, by returning false. */
+static bool short_decimal(double v, char *buf)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+
+    if (!(a >= 1e-4 && a < 1e15))
+        return false;
+    for (int d = 0; d < (int)(sizeof(pow10) / sizeof(pow10[0])); d++) {
+        double k = nearbyint(a * pow10[d]);
+        if (k >= 1e15)
+            return false;
+        if (k / pow10[d] != a)
+            continue;
+        /* k's digits, then the point d digits from the right. */
+        char digits[24];
+        int n = 0;
+        for (uint64_t u = (uint64_t)k; u; u /= 10)
+            digits[n++] = (char)('0' + u % 10);
+        char *p = buf;
+        if (v < 0)
+            *p++ = '-';
+        if (n <= d) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int z = n; z < d; z++)
+                *p++ = '0';
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            *p++ = digits[i];
+            if (i == d && d > 0 && n > d)
+                *p++ = '.';
+        }
+        *p = '\0';
+        return true;
+    }
+    return false;
+}
+
 void json_double(struct json *j, double v)
 {
     char buf[32];
 
-    /* 15 significant digits is the shortest round trip for every normal
-     * double that has one that short; subnormals may need fewer. */
-    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
+    if (v == 0) {
+        json_raw(j, signbit(v) ? "-0" : "0");
+        return;
+    }
+    if (!short_decimal(v, buf)) {
+        /* 15 significant digits is the shortest round trip for every normal
+         * double that has one that short; subnormals may need fewer. */
+        for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof(buf), "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
     }
     /* "1e+20" is valid JSON; a bare integer form such as "3" is too. */
     json_raw(j, buf);
@@ -153,36 +203,57 @@ static void put_digits(char *p, unsigned v, int n)
     }
 }
 
+/* The proleptic Gregorian date of day z after 1970-01-01: Howard Hinnant's
+ * civil_from_days (https://howardhinnant.github.io/date_algorithms.html),
+ * here for years 0..9999 only, where every quantity is non-negative after
+ * the shift to 0000-03-01. Cheaper than gmtime_r, which locks the time zone. */
+static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    unsigned era = (unsigned)(z / 146097);
+    unsigned doe = (unsigned)(z - (int64_t)era * 146097);                 /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    unsigned mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 void json_time_ms(struct json *j, int64_t ms)
 {
+    /* 0000-03-01 and 9999-12-31T23:59:59.999, in ms since 1970. */
+    const int64_t lo = -62162035200000, hi = 253402300799999;
     char buf[96];
-    struct tm tm;
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
 
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-    if (!gmtime_r(&secs, &tm)) {
-        j->failed = true;
-        return;
-    }
-    int year = tm.tm_year + 1900;
-    if (year < 0 || year > 9999) {
-        snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", year, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    if (ms < lo || ms > hi) {
+        struct tm tm;
+        time_t secs = (time_t)(ms / 1000);
+        int frac = (int)(ms % 1000);
+        if (frac < 0) {
+            frac += 1000;
+            secs -= 1;
+        }
+        if (!gmtime_r(&secs, &tm)) {
+            j->failed = true;
+            return;
+        }
+        snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
         json_raw(j, buf);
         return;
     }
-    /* The common case by hand, as json_int. */
+    /* The common case by hand, as json_int. Floor division: ms may be negative. */
+    int64_t days = (ms >= 0 ? ms : ms - 86399999) / 86400000;
+    unsigned msod = (unsigned)(ms - days * 86400000), y, m, d;
+    civil_from_days(days, &y, &m, &d);
     memcpy(buf, "\"0000-00-00T00:00:00.000Z\"", 27);
-    put_digits(buf + 1, (unsigned)year, 4);
-    put_digits(buf + 6, (unsigned)tm.tm_mon + 1, 2);
-    put_digits(buf + 9, (unsigned)tm.tm_mday, 2);
-    put_digits(buf + 12, (unsigned)tm.tm_hour, 2);
-    put_digits(buf + 15, (unsigned)tm.tm_min, 2);
-    put_digits(buf + 18, (unsigned)tm.tm_sec, 2);
-    put_digits(buf + 21, (unsigned)frac, 3);
+    put_digits(buf + 1, y, 4);
+    put_digits(buf + 6, m, 2);
+    put_digits(buf + 9, d, 2);
+    put_digits(buf + 12, msod / 3600000, 2);
+    put_digits(buf + 15, msod / 60000 % 60, 2);
+    put_digits(buf + 18, msod / 1000 % 60, 2);
+    put_digits(buf + 21, msod % 1000, 3);
     append(j, buf, 26);
 }

@@ -4,6 +4,7 @@
  */
 #include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,80 @@ static void test_double(void)
           bad, first_bad);
 }
 
+/* The text json_double promises: the shortest "%.Ng" (N = 15..17) that reads back. */
+static void ref_double(double v, char *buf, size_t size)
+{
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+}
+
+/* json_double skips printf for short decimals; its text must be the same
+ * as the printf loop's, byte for byte, on both sides of every boundary. */
+static void test_double_same_as_printf(void)
+{
+    static const double edges[] = {1e-4,
+                                   -1e-4,
+                                   9.999e-5,
+                                   0.00012,
+                                   1e15 - 1,
+                                   1e15,
+                                   999999999999999.9,
+                                   1e14,
+                                   0.5,
+                                   0.25,
+                                   0.125,
+                                   1.0 / 3,
+                                   2.5e-9,
+                                   123456789.123456,
+                                   0.001,
+                                   1e9,
+                                   4503599627370497.0,
+                                   0.30000000000000004,
+                                   7.0,
+                                   -123.0};
+    unsigned tried = 0, bad = 0;
+    char first_bad[128] = "";
+
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 60000; i++) {
+        double v;
+        uint64_t r = rng();
+        if (i < sizeof(edges) / sizeof(edges[0])) {
+            v = edges[i];
+        } else if (i % 4 == 0) { /* k / 10^d, the fast path's own shape */
+            static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+            v = (double)(int64_t)(r % 2000000000000000ull - 1000000000000000ll) /
+                p10[(r >> 52) % 11];
+        } else if (i % 4 == 1) { /* float32 values, as loss.item() gives */
+            float f;
+            uint32_t b = (uint32_t)r;
+            memcpy(&f, &b, sizeof(f));
+            v = f;
+        } else if (i % 4 == 2) { /* a few decimal digits, like random()/1e6 */
+            v = (double)(r % 1000000) / 1e6 * ((r >> 40) % 2 ? 1 : -1000);
+        } else {
+            memcpy(&v, &r, sizeof(v));
+        }
+        if (v != v || v - v != 0.0)
+            continue;
+        tried++;
+        char want[64];
+        ref_double(v, want, sizeof(want));
+        char *t = double_text(v);
+        if (!t || strcmp(t, want) != 0) {
+            if (!bad++)
+                snprintf(first_bad, sizeof(first_bad), "%.17g: \"%s\", printf \"%s\"", v, show(t),
+                         want);
+        }
+        free(t);
+    }
+    CHECK(bad == 0 && tried > 50000,
+          "json_double prints %u values exactly as the printf loop does (%u differ; first: %s)",
+          tried, bad, first_bad);
+}
+
 static void test_int(void)
 {
     static const struct {
@@ -311,6 +386,13 @@ static void test_time(void)
         {-86400000, "\"1969-12-31T00:00:00.000Z\""},
         {-2208988800000, "\"1900-01-01T00:00:00.000Z\""},
         {-62135596800000, "\"0001-01-01T00:00:00.000Z\""},
+        /* The edges of json_time_ms's own calendar; past them it asks gmtime_r. */
+        {-62162035200000, "\"0000-03-01T00:00:00.000Z\""},
+        {-62162035200001, "\"0000-02-29T23:59:59.999Z\""},
+        {253402300800000, "\"10000-01-01T00:00:00.000Z\""},
+        {4107542400000, "\"2100-03-01T00:00:00.000Z\""},
+        {4107542399999, "\"2100-02-28T23:59:59.999Z\""},
+        {946684799999, "\"1999-12-31T23:59:59.999Z\""},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -462,6 +544,7 @@ int main(void)
 {
     test_str();
     test_double();
+    test_double_same_as_printf();
     test_int();
     test_time();
     test_bounds();
