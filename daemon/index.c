@@ -733,12 +733,18 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
     return r;
 }
 
-/* Build the page query for q into sql. The sort key K is NULL-able; rows
- * without it sort last in both directions, and ties break by id in the
- * same direction, so (K IS NULL, K, id) is a total order to page through. */
-static void list_sql(const struct list_query *q, char *sql, size_t size)
+/* A listing by a NULL-able key K runs as two queries, so that each can walk
+ * an index instead of sorting the whole run: the rows with K, by (K, id),
+ * then the rows without it, by id. NULLs come last in both directions and
+ * ties break by id in the same direction, so (K IS NULL, K, id) is a total
+ * order to page through. A listing by creation is one query, by id. */
+enum list_part { PART_KEYED, PART_NULL };
+
+/* Build the query for one part of q's page into sql. The sort key, NULL in
+ * PART_NULL, is the column after RECORD_COLUMNS. */
+static void list_sql(const struct list_query *q, enum list_part part, char *sql, size_t size)
 {
-    const char *key = NULL, *join = "";
+    const char *key = NULL, *id = "c.id", *join = "";
     const char *dir = q->desc ? "DESC" : "ASC", *op = q->desc ? "<" : ">";
     char where[512];
     size_t n;
@@ -750,34 +756,48 @@ static void list_sql(const struct list_query *q, char *sql, size_t size)
     case ORDER_LOSS: key = "c.loss"; break;
     case ORDER_METRIC:
         key = "m.value";
-        join = " LEFT JOIN metrics m ON m.checkpoint_id = c.id AND m.name = :metric";
+        if (part == PART_KEYED) {
+            /* m.checkpoint_id, not c.id: then the (name, value) index of
+             * metrics, whose rows end in checkpoint_id, gives the order. */
+            id = "m.checkpoint_id";
+            join = " JOIN metrics m ON m.checkpoint_id = c.id AND m.name = :metric";
+        }
         break;
     }
     n = (size_t)snprintf(where, sizeof(where), "c.run = :run%s%s",
                          q->has_min_epoch ? " AND c.epoch >= :min_epoch" : "",
                          q->has_max_epoch ? " AND c.epoch <= :max_epoch" : "");
-    if (q->has_after) {
-        if (!key)
+    if (!key) {
+        if (q->has_after)
             snprintf(where + n, sizeof(where) - n, " AND c.id %s :after_id", op);
-        else if (q->after.kind == CURSOR_NULL)
-            snprintf(where + n, sizeof(where) - n, " AND %s IS NULL AND c.id %s :after_id", key,
-                     op);
+        snprintf(sql, size,
+                 "SELECT " RECORD_COLUMNS ", NULL FROM checkpoints c WHERE %s "
+                 "ORDER BY c.id %s LIMIT :limit",
+                 where, dir);
+    } else if (part == PART_KEYED) {
+        if (q->has_after) /* a row value: one range on the index */
+            snprintf(where + n, sizeof(where) - n, " AND (%s, %s) %s (:after_key, :after_id)", key,
+                     id, op);
         else
-            snprintf(where + n, sizeof(where) - n,
-                     " AND (%s IS NULL OR %s %s :after_key OR (%s = :after_key AND c.id %s "
-                     ":after_id))",
-                     key, key, op, key, op);
-    }
-    if (key)
+            snprintf(where + n, sizeof(where) - n, " AND %s IS NOT NULL", key);
         snprintf(sql, size,
                  "SELECT " RECORD_COLUMNS ", %s FROM checkpoints c%s WHERE %s "
-                 "ORDER BY (%s IS NULL), %s %s, c.id %s LIMIT :limit",
-                 key, join, where, key, key, dir, dir);
-    else
+                 "ORDER BY %s %s, %s %s LIMIT :limit",
+                 key, join, where, key, dir, id, dir);
+    } else {
+        if (q->has_after && q->after.kind == CURSOR_NULL)
+            n += (size_t)snprintf(where + n, sizeof(where) - n, " AND c.id %s :after_id", op);
+        if (q->order == ORDER_METRIC)
+            snprintf(where + n, sizeof(where) - n,
+                     " AND NOT EXISTS (SELECT 1 FROM metrics m WHERE m.checkpoint_id = c.id "
+                     "AND m.name = :metric)");
+        else
+            snprintf(where + n, sizeof(where) - n, " AND %s IS NULL", key);
         snprintf(sql, size,
-                 "SELECT " RECORD_COLUMNS " FROM checkpoints c%s WHERE %s "
+                 "SELECT " RECORD_COLUMNS ", NULL FROM checkpoints c WHERE %s "
                  "ORDER BY c.id %s LIMIT :limit",
-                 join, where, dir);
+                 where, dir);
+    }
 }
 
 static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
@@ -787,41 +807,28 @@ static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
         sqlite3_bind_int64(st, i, v);
 }
 
-int index_list(struct index *ix, const struct list_query *q,
-               int (*fn)(void *ctx, const struct ckpt_record *rec), void *ctx, bool *has_next,
-               struct cursor *next)
+struct page {
+    const struct list_query *q;
+    int (*fn)(void *ctx, const struct ckpt_record *rec);
+    void *ctx;
+    unsigned rows;      /* handed to fn so far */
+    bool has_next;      /* a row past the page exists */
+    struct cursor last; /* of the last row handed to fn */
+};
+
+/* Run one part of the page's query, handing rows to fn until the page is
+ * full; one row more only sets has_next. */
+static int list_part(struct conn *cn, struct page *pg, enum list_part part)
 {
+    const struct list_query *q = pg->q;
     bool real_key = q->order == ORDER_LOSS || q->order == ORDER_METRIC;
     char sql[1024];
-    struct cursor last = {0};
-    unsigned rows = 0;
-    int rc, r;
-    bool exists;
-
-    if (q->has_after) {
-        enum cursor_kind k = q->after.kind;
-        if ((q->order == ORDER_CREATED && k != CURSOR_NONE) ||
-            (q->order != ORDER_CREATED && k == CURSOR_NONE) || (real_key && k == CURSOR_INT) ||
-            (!real_key && k == CURSOR_REAL))
-            return -EINVAL;
-    }
-    list_sql(q, sql, sizeof(sql));
-
-    unsigned slot;
-    struct conn *cn = reader_get(ix, &slot);
-    sqlite3 *db = cn->db;
     sqlite3_stmt *st;
-    /* One read transaction: the page and its metrics come from one snapshot. */
-    if ((r = cexec(cn, "BEGIN")) < 0)
-        goto out;
-    if ((r = run_exists(cn, q->run, &exists)) < 0)
-        goto end;
-    if (!exists) {
-        r = -ENOENT;
-        goto end;
-    }
+    int rc, r;
+
+    list_sql(q, part, sql, sizeof(sql));
     if ((r = cprepare(cn, sql, &st)) < 0)
-        goto end;
+        return r;
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":run"), q->run, -1, SQLITE_STATIC);
     if (q->order == ORDER_METRIC)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":metric"), q->metric, -1,
@@ -838,38 +845,75 @@ int index_list(struct index *ix, const struct list_query *q,
         else if (i > 0 && q->after.kind == CURSOR_REAL)
             sqlite3_bind_double(st, i, q->after.r);
     }
-    bind_named_int(st, ":limit", (int64_t)q->limit + 1);
+    bind_named_int(st, ":limit", (int64_t)(q->limit - pg->rows) + 1);
 
-    *has_next = false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct ckpt_record rec;
-        if (rows == q->limit) {
-            *has_next = true;
+        if (pg->rows == q->limit) {
+            pg->has_next = true;
             break;
         }
         if ((r = read_record(cn, st, &rec)) < 0)
             break;
-        last.id = rec.id;
+        struct cursor *c = &pg->last;
+        c->id = rec.id;
         if (q->order == ORDER_CREATED) {
-            last.kind = CURSOR_NONE;
+            c->kind = CURSOR_NONE;
         } else if (sqlite3_column_type(st, SORT_KEY_COLUMN) == SQLITE_NULL) {
-            last.kind = CURSOR_NULL;
+            c->kind = CURSOR_NULL;
         } else if (real_key) {
-            last.kind = CURSOR_REAL;
-            last.r = sqlite3_column_double(st, SORT_KEY_COLUMN);
+            c->kind = CURSOR_REAL;
+            c->r = sqlite3_column_double(st, SORT_KEY_COLUMN);
         } else {
-            last.kind = CURSOR_INT;
-            last.i = sqlite3_column_int64(st, SORT_KEY_COLUMN);
+            c->kind = CURSOR_INT;
+            c->i = sqlite3_column_int64(st, SORT_KEY_COLUMN);
         }
-        rows++;
-        if ((r = fn(ctx, &rec)) != 0)
+        pg->rows++;
+        if ((r = pg->fn(pg->ctx, &rec)) != 0)
             break;
     }
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = errno_from_sqlite(db, rc, "list");
+        r = errno_from_sqlite(cn->db, rc, "list");
     release(cn, st);
-    if (r == 0 && *has_next)
-        *next = last;
+    return r;
+}
+
+int index_list(struct index *ix, const struct list_query *q,
+               int (*fn)(void *ctx, const struct ckpt_record *rec), void *ctx, bool *has_next,
+               struct cursor *next)
+{
+    bool real_key = q->order == ORDER_LOSS || q->order == ORDER_METRIC;
+    struct page pg = {.q = q, .fn = fn, .ctx = ctx};
+    int r;
+    bool exists;
+
+    if (q->has_after) {
+        enum cursor_kind k = q->after.kind;
+        if ((q->order == ORDER_CREATED && k != CURSOR_NONE) ||
+            (q->order != ORDER_CREATED && k == CURSOR_NONE) || (real_key && k == CURSOR_INT) ||
+            (!real_key && k == CURSOR_REAL))
+            return -EINVAL;
+    }
+
+    unsigned slot;
+    struct conn *cn = reader_get(ix, &slot);
+    /* One read transaction: both parts and the metrics come from one snapshot. */
+    if ((r = cexec(cn, "BEGIN")) < 0)
+        goto out;
+    if ((r = run_exists(cn, q->run, &exists)) < 0)
+        goto end;
+    if (!exists) {
+        r = -ENOENT;
+        goto end;
+    }
+    /* After a NULL-key cursor only NULL-key rows remain. */
+    if (!(q->has_after && q->after.kind == CURSOR_NULL))
+        r = list_part(cn, &pg, PART_KEYED);
+    if (r == 0 && q->order != ORDER_CREATED && !pg.has_next)
+        r = list_part(cn, &pg, PART_NULL);
+    *has_next = pg.has_next;
+    if (r == 0 && pg.has_next)
+        *next = pg.last;
 end:
     cexec(cn, "COMMIT");
 out:

@@ -121,6 +121,14 @@ expect_pages "order_by=epoch" 1 "2 1 4 5 6 3"
 expect_pages "order_by=step&order=desc" 2 "6 4 1 2 5 3"
 expect_pages "order_by=metric.acc" 3 "5 1 2 4 3 6"
 expect_pages "min_epoch=1&order_by=loss" 1 "4 6 5 1"
+# A keyed listing runs as two queries, rows with the key and then rows without it: the page that
+# ends on the last keyed row must still point on to the keyless ones, and a keyless cursor pages
+# through keyless rows only.
+expect_pages "order_by=loss" 5 "2 4 6 5 1 3"
+expect_pages "order_by=metric.acc&order=desc" 5 "4 2 1 5 6 3"
+expect_pages "order_by=epoch&order=desc" 5 "6 5 4 1 2 3"
+expect_pages "order_by=metric.nosuch" 2 "1 2 3 4 5 6"
+expect_pages "order_by=metric.nosuch&order=desc" 4 "6 5 4 3 2 1"
 http GET "/v1/runs/q/checkpoints?limit=2"
 expect_json "first page of limit=2 has a string next cursor" '(.next | type) == "string" and (.checkpoints | length) == 2'
 
