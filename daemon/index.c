@@ -708,12 +708,16 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
          "AND corrupt = 0 ORDER BY loss ASC LIMIT 1) ORDER BY c.id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
          "AND c.corrupt = 0 ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
+        /* The same for a named metric, on metrics' (name, value) index,
+         * whose rows end in checkpoint_id: so order by m.checkpoint_id. */
         {"SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
          "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
-         "ORDER BY m.value ASC, c.id DESC LIMIT 1",
+         "AND m.value = (SELECT m2.value FROM metrics m2 JOIN checkpoints c2 "
+         "ON c2.id = m2.checkpoint_id WHERE m2.name = ?2 AND c2.run = ?1 AND c2.corrupt = 0 "
+         "ORDER BY m2.value ASC LIMIT 1) ORDER BY m.checkpoint_id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
          "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
-         "ORDER BY m.value DESC, c.id DESC LIMIT 1"},
+         "ORDER BY m.value DESC, m.checkpoint_id DESC LIMIT 1"},
     };
     bool by_loss = strcmp(metric, "loss") == 0, exists;
     unsigned slot;

@@ -353,4 +353,20 @@ TOP=$(jbody .id)
 http GET "/v1/runs/ties/best?mode=max"
 check_eq "two share the highest loss: best?mode=max is the newer" "$TOP" "$(jbody .id)"
 
+# The same for a named metric; a lower value in another run does not count.
+upload ties-other "metric.acc=0.1" "$WORK/tie1"
+for i in 1 2 3; do
+    upload mties "epoch=$i&metric.acc=0.5" "$WORK/tie$i"
+    MTIE[$i]=$(jbody .id)
+done
+upload mties "epoch=4&metric.acc=0.9" "$WORK/tie1"
+upload mties "epoch=5" "$WORK/tie2"
+http GET "/v1/runs/mties/best?metric=acc"
+check_eq "three share the lowest acc: best?metric=acc is the newest of them" "${MTIE[3]}" "$(jbody .id)"
+upload mties "epoch=6&metric.acc=0.9" "$WORK/tie2"
+TOP=$(jbody .id)
+upload mties "epoch=7&metric.acc=0.7" "$WORK/tie3"
+http GET "/v1/runs/mties/best?metric=acc&mode=max"
+check_eq "two share the highest acc: best?metric=acc&mode=max is the newer" "$TOP" "$(jbody .id)"
+
 stop_ckptd
