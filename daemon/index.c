@@ -518,7 +518,8 @@ static int insert_item(struct index *ix, struct conn *cn, struct index_insert_it
     if (rc != SQLITE_DONE)
         return errno_from_sqlite(db, rc, "insert checkpoint");
     id = sqlite3_last_insert_rowid(db);
-    r = cprepare(cn, "INSERT INTO metrics (checkpoint_id, name, value) VALUES (?, ?, ?)", &st);
+    r = cprepare(cn, "INSERT INTO metrics (checkpoint_id, name, value, run) VALUES (?, ?, ?, ?)",
+                 &st);
     if (r < 0)
         return r;
     for (size_t i = 0; i < meta->n_metrics && r == 0; i++) {
@@ -526,6 +527,7 @@ static int insert_item(struct index *ix, struct conn *cn, struct index_insert_it
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, meta->metrics[i].name, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 3, meta->metrics[i].value);
+        sqlite3_bind_text(st, 4, meta->run, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
             r = errno_from_sqlite(db, rc, "insert metric");
@@ -708,15 +710,15 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
          "AND corrupt = 0 ORDER BY loss ASC LIMIT 1) ORDER BY c.id DESC LIMIT 1",
          "SELECT " RECORD_COLUMNS " FROM checkpoints c WHERE c.run = ?1 AND c.loss IS NOT NULL "
          "AND c.corrupt = 0 ORDER BY c.loss DESC, c.id DESC LIMIT 1"},
-        /* The same for a named metric, on metrics' (name, value) index,
-         * whose rows end in checkpoint_id: so order by m.checkpoint_id. */
-        {"SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
-         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
+        /* The same for a named metric, on metrics' (run, name, value)
+         * index, whose rows end in checkpoint_id: so order by that. */
+        {"SELECT " RECORD_COLUMNS " FROM metrics m JOIN checkpoints c "
+         "ON c.id = m.checkpoint_id WHERE m.run = ?1 AND m.name = ?2 AND c.corrupt = 0 "
          "AND m.value = (SELECT m2.value FROM metrics m2 JOIN checkpoints c2 "
-         "ON c2.id = m2.checkpoint_id WHERE m2.name = ?2 AND c2.run = ?1 AND c2.corrupt = 0 "
+         "ON c2.id = m2.checkpoint_id WHERE m2.run = ?1 AND m2.name = ?2 AND c2.corrupt = 0 "
          "ORDER BY m2.value ASC LIMIT 1) ORDER BY m.checkpoint_id DESC LIMIT 1",
-         "SELECT " RECORD_COLUMNS " FROM checkpoints c JOIN metrics m "
-         "ON m.checkpoint_id = c.id AND m.name = ?2 WHERE c.run = ?1 AND c.corrupt = 0 "
+         "SELECT " RECORD_COLUMNS " FROM metrics m JOIN checkpoints c "
+         "ON c.id = m.checkpoint_id WHERE m.run = ?1 AND m.name = ?2 AND c.corrupt = 0 "
          "ORDER BY m.value DESC, m.checkpoint_id DESC LIMIT 1"},
     };
     bool by_loss = strcmp(metric, "loss") == 0, exists;
@@ -761,10 +763,11 @@ static void list_sql(const struct list_query *q, enum list_part part, char *sql,
     case ORDER_METRIC:
         key = "m.value";
         if (part == PART_KEYED) {
-            /* m.checkpoint_id, not c.id: then the (name, value) index of
-             * metrics, whose rows end in checkpoint_id, gives the order. */
+            /* m.checkpoint_id, not c.id: then the (run, name, value) index
+             * of metrics, whose rows end in checkpoint_id, gives the order. */
             id = "m.checkpoint_id";
-            join = " JOIN metrics m ON m.checkpoint_id = c.id AND m.name = :metric";
+            join = " JOIN metrics m ON m.checkpoint_id = c.id AND m.run = :run "
+                   "AND m.name = :metric";
         }
         break;
     }
@@ -1706,9 +1709,7 @@ static int load_metric_values(struct conn *cn, const char *run, const struct pol
         int rc, r;
         if (strcmp(p->best[b].metric, "loss") == 0)
             continue;
-        r = cprepare(cn,
-                     "SELECT m.checkpoint_id, m.value FROM metrics m JOIN checkpoints c "
-                     "ON c.id = m.checkpoint_id WHERE c.run = ?1 AND m.name = ?2",
+        r = cprepare(cn, "SELECT checkpoint_id, value FROM metrics WHERE run = ?1 AND name = ?2",
                      &st);
         if (r < 0)
             return r;
