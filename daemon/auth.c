@@ -31,9 +31,11 @@ struct auth {
     struct index *ix;
     /* Once a token exists, one always does: revoking keeps the row (the
      * token commands never delete one), so the answer is kept rather than
-     * asked of the index on every request. Until then it is asked every
-     * time, so the first token takes effect on the next request. */
+     * asked of the index on every request. Until then, an answer of "none"
+     * is trusted until open_until (CLOCK_MONOTONIC ms): AUTH_OPEN_RECHECK_MS
+     * after the clock was read, before the question was asked. */
     atomic_bool any_token;
+    _Atomic int64_t open_until;
     pthread_mutex_t lock;
     struct failure_slot slots[AUTH_TRACKED_ADDRESSES];
     unsigned next_evict;
@@ -56,6 +58,24 @@ void auth_free(struct auth *a)
         return;
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void auth_settle(void)
+{
+    /* A daemon uses a "no token" answer for less than
+     * AUTH_OPEN_RECHECK_MS + 1 ms after asking (mono_ms truncates), and
+     * any answer that missed the caller's token was asked before it
+     * committed. */
+    struct timespec d = {.tv_sec = 0, .tv_nsec = (AUTH_OPEN_RECHECK_MS + 1) * 1000000L};
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &d, &d) == EINTR)
+        ;
 }
 
 static void to_hex(const unsigned char *b, size_t n, char *out)
@@ -186,10 +206,17 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const str
 
     any = atomic_load_explicit(&a->any_token, memory_order_relaxed);
     if (!any) {
+        /* Read before asking: the index's answer is at least this recent,
+         * so a token committed after it is seen once open_until passes. */
+        int64_t now = mono_ms();
+        if (now < atomic_load_explicit(&a->open_until, memory_order_relaxed))
+            return AUTH_OPEN;
         if (index_tokens_exist(a->ix, &any) < 0)
             return AUTH_ERROR;
-        if (!any)
+        if (!any) {
+            atomic_store_explicit(&a->open_until, now + AUTH_OPEN_RECHECK_MS, memory_order_relaxed);
             return AUTH_OPEN;
+        }
         atomic_store_explicit(&a->any_token, true, memory_order_relaxed);
     }
     if (throttled(a, peer))

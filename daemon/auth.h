@@ -18,6 +18,10 @@
 #define AUTH_TOKEN_TEXT_MAX (AUTH_ID_HEX + 1 + AUTH_SECRET_HEX + 1)
 #define AUTH_FAILURES_PER_MINUTE 20 /* per address, then 429 */
 #define AUTH_TRACKED_ADDRESSES 256
+/* While no token exists, a daemon takes "none" from the index at most this
+ * often; `ckptd token add` waits this long after adding one (auth_settle),
+ * so by the time it returns a running daemon enforces the token. */
+#define AUTH_OPEN_RECHECK_MS 100
 
 struct auth;
 
@@ -49,6 +53,10 @@ struct auth_grant {
 
 /* Check an Authorization header value (NULL when absent) from peer.
  * Failures count against the peer's address. Thread-safe. */
+/* Wait until no running daemon can still answer from a "no token" it read
+ * before the caller's token commit: call after committing a new token. */
+void auth_settle(void);
+
 enum auth_result auth_check(struct auth *a, const char *authorization, const struct sockaddr *peer,
                             struct auth_grant *grant);
 

@@ -120,7 +120,8 @@ static void usage(FILE *f)
                "'Authorization: Bearer ID.SECRET'. Roles: read (GET, HEAD), write (also\n"
                "uploads), admin (also DELETE); --runs limits a token to runs with a prefix.\n"
                "The token commands work while the daemon runs; revocation takes effect on\n"
-               "the next request.\n"
+               "the next request, and a running daemon requires tokens by the time\n"
+               "'ckptd token add' returns (it waits 0.1 s for that).\n"
                "\n"
                "Signals: SIGINT or SIGTERM stops ckptd: it stops accepting, gives requests\n"
                "in flight --shutdown-timeout seconds, aborts the rest (an aborted upload\n"
@@ -303,7 +304,8 @@ static int print_token(void *ctx, const struct token_row *t)
 
 /* ckptd token add|list|revoke: manage API tokens in DIR/index.db. Safe
  * while a daemon runs on DIR: SQLite serializes the writes, and the daemon
- * reads tokens afresh on every request. */
+ * reads each presented token afresh; add returns once a daemon that was
+ * open (no token) can no longer be. */
 static int token_command(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -384,6 +386,7 @@ static int token_command(int argc, char **argv)
         if (r < 0) {
             fprintf(stderr, "ckptd: cannot create token: %s\n", strerror(-r));
         } else {
+            auth_settle(); /* a running daemon now requires tokens */
             printf("%s\n", text);
             fflush(stdout);
             fprintf(stderr, "token %s for '%s' (role %s, runs %s%s): shown once, store it now\n",
