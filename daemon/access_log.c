@@ -64,7 +64,6 @@ static char *escape_bytes(const char *s, bool clf)
 static char *format_json(const struct access_entry *e, const char *method, const char *path)
 {
     struct json j;
-    char num[48];
 
     json_init(&j, ACCESS_LINE_MAX);
     json_raw(&j, "{\"time\":");
@@ -83,9 +82,12 @@ static char *format_json(const struct access_entry *e, const char *method, const
     json_int(&j, (int64_t)e->bytes_in);
     json_raw(&j, ",\"bytes_out\":");
     json_int(&j, (int64_t)e->bytes_out);
-    snprintf(num, sizeof(num), "%.3f", e->duration_ms < 0 ? 0 : e->duration_ms);
     json_raw(&j, ",\"duration_ms\":");
-    json_raw(&j, num);
+    json_int(&j, (int64_t)(e->duration_us / 1000));
+    unsigned us = (unsigned)(e->duration_us % 1000);
+    char frac[] = {'.', (char)('0' + us / 100), (char)('0' + us / 10 % 10), (char)('0' + us % 10),
+                   '\0'};
+    json_raw(&j, frac);
     json_raw(&j, ",\"checkpoint_id\":");
     if (e->checkpoint_id > 0)
         json_int(&j, e->checkpoint_id);
@@ -121,10 +123,11 @@ static char *format_common(const struct access_entry *e, const char *method, con
     else
         snprintf(status, sizeof(status), "-");
     /* version comes from libmicrohttpd, which accepts only HTTP/1.x. */
-    snprintf(line, size, "%s - %s [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s %s %s\" %s %s %.3f",
+    snprintf(line, size,
+             "%s - %s [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s %s %s\" %s %s %" PRIu64 ".%03u",
              dash(e->remote), dash(e->token_id), tm.tm_mday, months[tm.tm_mon % 12],
              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, method, path, dash(e->version),
-             status, bytes, e->duration_ms < 0 ? 0 : e->duration_ms);
+             status, bytes, e->duration_us / 1000, (unsigned)(e->duration_us % 1000));
     return line;
 }
 

@@ -22,7 +22,7 @@ struct access_entry {
     unsigned status;       /* 0: no response was sent (client went away, timeout) */
     uint64_t bytes_in;     /* request body bytes received */
     uint64_t bytes_out;    /* response body bytes queued */
-    double duration_ms;    /* request line to completion */
+    uint64_t duration_us;  /* request line to completion; logged as ms with 3 decimals */
     int64_t checkpoint_id; /* 0: none */
     const char *outcome;   /* "completed", "aborted", "timeout", "error", "shutdown" */
 };

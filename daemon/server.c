@@ -42,7 +42,8 @@ struct conn_watch {
     int64_t since_ms;        /* when the state began */
     int64_t window_start_ms; /* CONN_BODY: the current rate window */
     atomic_uint_fast64_t window_bytes;
-    bool cut; /* the watchdog shut the socket down */
+    bool cut;        /* the watchdog shut the socket down */
+    char remote[64]; /* numeric client address (IPv6 with a scope fits), for the access log */
 };
 
 /* Uploads in progress from one client address. */
@@ -104,6 +105,21 @@ static void watch_set(struct server *srv, struct MHD_Connection *conn, enum conn
     pthread_mutex_unlock(&srv->watch_lock);
 }
 
+/* The client's numeric address, or "-". */
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    snprintf(out, size, "-");
+    if (ci && ci->client_addr) {
+        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                               : sizeof(struct sockaddr_in);
+        if (getnameinfo(ci->client_addr, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST))
+            snprintf(out, size, "-");
+    }
+}
+
 /* Connection start and end: keep the watch list in step. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -121,6 +137,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
         w->fd = ci->connect_fd;
         w->state = CONN_WAITING;
+        client_address(conn, w->remote, sizeof(w->remote));
         w->since_ms = mono_ms();
         pthread_mutex_lock(&srv->watch_lock);
         w->next = srv->watched;
@@ -357,26 +374,25 @@ static const char *outcome_of(enum MHD_RequestTerminationCode toe)
 static void account(struct server *srv, struct MHD_Connection *conn, struct request *req,
                     enum MHD_RequestTerminationCode toe)
 {
+    /* Formatted once per connection, not per request. */
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char remote[NI_MAXHOST] = "-";
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_watch *w = ci ? ci->socket_context : NULL;
+    char remote[64];
     struct timespec now;
     unsigned status = req->queued ? req->status : 0;
-    double ms = (double)(mono_ns() - req->start_ns) / 1e6;
+    int64_t ns = mono_ns() - req->start_ns;
+    double ms = (double)ns / 1e6;
     size_t route = req->route ? router_index(req->route) : router_lookup(req);
 
     metrics_request(srv->app->metrics, route, metrics_method_of(req->method), status, req->bytes_in,
                     req->reply_len, ms / 1000.0);
-    if (ci && ci->client_addr) {
-        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                               : sizeof(struct sockaddr_in);
-        if (getnameinfo(ci->client_addr, len, remote, sizeof(remote), NULL, 0, NI_NUMERICHOST))
-            snprintf(remote, sizeof(remote), "-");
-    }
+    if (!w)
+        client_address(conn, remote, sizeof(remote)); /* its conn_watch failed to allocate */
     clock_gettime(CLOCK_REALTIME, &now);
     struct access_entry e = {
         .time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-        .remote = remote,
+        .remote = w ? w->remote : remote,
         .token_id = req->authenticated ? req->grant.token_id : NULL,
         .method = req->method_text,
         .path = req->raw_uri,
@@ -384,7 +400,7 @@ static void account(struct server *srv, struct MHD_Connection *conn, struct requ
         .status = status,
         .bytes_in = req->bytes_in,
         .bytes_out = req->reply_len,
-        .duration_ms = ms,
+        .duration_us = ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0,
         .checkpoint_id = req->checkpoint_id,
         .outcome = outcome_of(toe),
     };

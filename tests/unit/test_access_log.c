@@ -23,7 +23,7 @@ static struct access_entry sample(void)
         .status = 201,
         .bytes_in = 100000,
         .bytes_out = 213,
-        .duration_ms = 12.5041,
+        .duration_us = 12504,
         .checkpoint_id = 1,
         .outcome = "completed",
     };
@@ -90,5 +90,29 @@ int main(void)
                "- - - [29/Nov/2026:07:54:26 +0000] \"GE\\x22T /v1/runs/r1/checkpoints?epoch=1 -\" "
                "201 213 12.504",
                "CLF: a quote in the method is escaped; unknown remote and version are '-'");
+
+    /* Durations: whole microseconds, printed as ms with exactly three decimals. */
+    static const struct {
+        uint64_t us;
+        const char *ms;
+    } durations[] = {{0, "0.000"},    {7, "0.007"},          {40, "0.040"},          {999, "0.999"},
+                     {1000, "1.000"}, {1234567, "1234.567"}, {60000010, "60000.010"}};
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        char want[512];
+        e = sample();
+        e.duration_us = durations[i].us;
+        snprintf(want, sizeof(want),
+                 "{\"time\":\"2026-11-29T07:54:26.279Z\",\"remote\":\"127.0.0.1\",\"token\":\"-\","
+                 "\"method\":\"PUT\",\"path\":\"/v1/runs/r1/checkpoints?epoch=1\",\"status\":201,"
+                 "\"bytes_in\":100000,\"bytes_out\":213,\"duration_ms\":%s,"
+                 "\"checkpoint_id\":1,\"outcome\":\"completed\"}",
+                 durations[i].ms);
+        check_line(LOG_FORMAT_JSON, &e, want, "JSON duration");
+        snprintf(want, sizeof(want),
+                 "127.0.0.1 - - [29/Nov/2026:07:54:26 +0000] \"PUT /v1/runs/r1/checkpoints?epoch=1 "
+                 "HTTP/1.1\" 201 213 %s",
+                 durations[i].ms);
+        check_line(LOG_FORMAT_COMMON, &e, want, "CLF duration");
+    }
     return CHECK_DONE();
 }
