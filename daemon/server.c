@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +122,18 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
     }
 }
 
+/* Writable again only once fewer than SEND_LOWAT bytes wait unsent, so a
+ * download keeps a short unsent queue topped up rather than most of the
+ * send buffer. Over loopback the client is the bottleneck, and with this
+ * it spends less of its time on our socket's wakeups and transmits (perf
+ * of curl: __wake_up 3.5% -> 1.9%); see SEND_LOWAT for the speeds. Best
+ * effort: without it only the speed differs. */
+static void set_send_lowat(MHD_socket fd)
+{
+    int v = SEND_LOWAT;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
+}
+
 /* Connection start and end: keep the watch list in step. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -130,6 +144,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            set_send_lowat(ci->connect_fd);
         w = calloc(1, sizeof(*w));
         if (!w || !ci) {
             free(w);
