@@ -4,6 +4,7 @@
 #include "digest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +15,26 @@ struct sha256 {
     EVP_MD_CTX *ctx;
 };
 
+/* OpenSSL 3 looks EVP_sha256()'s implementation up in its provider table
+ * on every EVP_DigestInit_ex (a lock and a property query, ~3 us of a
+ * 1 KiB upload); an explicitly fetched one is used as is. Fetched once and
+ * kept for the life of the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
 struct sha256 *sha256_new(void)
 {
     struct sha256 *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
+    pthread_once(&sha256_once, sha256_fetch);
     h->ctx = EVP_MD_CTX_new();
-    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1) {
         sha256_free(h);
         return NULL;
     }

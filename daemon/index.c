@@ -560,7 +560,9 @@ void index_insert_batch(struct index *ix, struct index_insert_item *items, size_
     for (size_t i = 0; i < n; i++)
         items[i].dropped = (struct drop_list){0};
     pthread_mutex_lock(&ix->write_lock);
-    if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+    /* From the statement cache: parsing BEGIN and COMMIT anew for every
+     * upload cost more than running them. */
+    if ((r = cexec(cn, "BEGIN IMMEDIATE")) < 0)
         goto fail_all;
     for (size_t i = 0; i < n; i++) {
         struct index_insert_item *it = &items[i];
@@ -579,7 +581,7 @@ void index_insert_batch(struct index *ix, struct index_insert_item *items, size_
         if (savepoints && (r = cexec(cn, "RELEASE item")) < 0)
             goto rollback;
     }
-    if ((r = exec(db, "COMMIT")) < 0)
+    if ((r = cexec(cn, "COMMIT")) < 0)
         goto rollback;
     pthread_mutex_unlock(&ix->write_lock);
     return;
