@@ -909,21 +909,20 @@ int index_list(struct index *ix, const struct list_query *q,
     /* One read transaction: both parts and the metrics come from one snapshot. */
     if ((r = cexec(cn, "BEGIN")) < 0)
         goto out;
-    if ((r = run_exists(cn, q->run, &exists)) < 0)
-        goto end;
-    if (!exists) {
-        r = -ENOENT;
-        goto end;
-    }
     /* After a NULL-key cursor only NULL-key rows remain. */
     if (!(q->has_after && q->after.kind == CURSOR_NULL))
         r = list_part(cn, &pg, PART_KEYED);
     if (r == 0 && q->order != ORDER_CREATED && !pg.has_next)
         r = list_part(cn, &pg, PART_NULL);
+    /* A row proves the run exists; only an empty page asks (unknown run:
+     * -ENOENT, before fn has seen anything). */
+    if (r == 0 && pg.rows == 0) {
+        if ((r = run_exists(cn, q->run, &exists)) == 0 && !exists)
+            r = -ENOENT;
+    }
     *has_next = pg.has_next;
     if (r == 0 && pg.has_next)
         *next = pg.last;
-end:
     cexec(cn, "COMMIT");
 out:
     reader_put(ix, slot);

@@ -189,6 +189,12 @@ http GET "/v1/runs/nosuchrun/latest/blob"
 expect_error "latest/blob of an unknown run answers 404 run_not_found" 404 run_not_found
 http GET "/v1/runs/nosuchrun/checkpoints"
 expect_error "list of an unknown run answers 404 run_not_found" 404 run_not_found
+# (An empty page of a known run is 200: "min_epoch=5" above. The run is looked up only when a
+# page comes out empty, so cover that for each part of a keyed listing too.)
+http GET "/v1/runs/nosuchrun/checkpoints?order_by=metric.acc&limit=1"
+expect_error "a keyed list of an unknown run answers 404 run_not_found" 404 run_not_found
+http GET "/v1/runs/nosuchrun/checkpoints?min_epoch=5&order=desc"
+expect_error "a filtered list of an unknown run answers 404 run_not_found" 404 run_not_found
 
 # ---- /v1/runs
 rand_file "$WORK/a1" 10
