@@ -727,7 +727,7 @@ class Bench:
             return {"curl": mbps(size, secs)}
 
         res = alternate([push, curl_t])
-        add("transfer", Row("`ckpt push` %s (hashes, then uploads)" % human(size), fs, "MB/s",
+        add("transfer", Row("`ckpt push` %s (hashes while it uploads)" % human(size), fs, "MB/s",
                             res["push"], "`curl -T`", res["curl"], ("ratio", 0.95),
                             "≥ 0.95× curl"))
         _, cid = ck.upload(src)
