@@ -51,12 +51,12 @@ struct auth_grant {
     char token_id[AUTH_ID_HEX + 1]; /* the id part, for the access log */
 };
 
-/* Check an Authorization header value (NULL when absent) from peer.
- * Failures count against the peer's address. Thread-safe. */
 /* Wait until no running daemon can still answer from a "no token" it read
  * before the caller's token commit: call after committing a new token. */
 void auth_settle(void);
 
+/* Check an Authorization header value (NULL when absent) from peer.
+ * Failures count against the peer's address. Thread-safe. */
 enum auth_result auth_check(struct auth *a, const char *authorization, const struct sockaddr *peer,
                             struct auth_grant *grant);
 

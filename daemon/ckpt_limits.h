@@ -32,9 +32,10 @@
 #endif
 #define CONNECTION_LIMIT 1000 /* open connections in all */
 /* TCP_NOTSENT_LOWAT of every connection. 1 GiB download from tmpfs over
- * loopback, curl -o /dev/null, alternating with nginx (3.0-3.3 GB/s): none
- * 2.6-3.0, 128 KiB 2.9-3.5, 256 KiB 3.3-4.1, 512 KiB 3.4-4.1, 1 MiB and
- * 2 MiB 2.6-4.1 GB/s. Twice libmicrohttpd's 128 KiB sendfile piece. */
+ * loopback, curl -o /dev/null, alternating with nginx (about 3.2 GB/s),
+ * median of 5-15: none 2.88, 128 KiB 3.16, 256 KiB 3.69, 512 KiB 3.73,
+ * 1 MiB 2.98, 2 MiB 2.73 GB/s. The smaller of the two best: twice
+ * libmicrohttpd's 128 KiB sendfile piece. */
 #define SEND_LOWAT (256 << 10)
 #define PER_IP_CONNECTION_LIMIT 200
 #define CONNECTION_TIMEOUT_S 120 /* libmicrohttpd's own idle timeout */
