@@ -35,8 +35,26 @@ ok "strace attached to every thread of ckptd ($(head -n 1 "$WORK/strace.err"))"
 
 rand_file "$WORK/a" 2097152
 rand_file "$WORK/b" 1
-rand_file "$WORK/c" 3000017
 rand_file "$WORK/d" 1500000
+# c's blob shares a's directory blobs/ab/ (its last 8 bytes varied until the first byte of the
+# SHA-256 matches): c's publish finds ab/ made by a's, which must not count as new for c.
+"$PYTHON" - "$WORK/a" "$WORK/c" 3000017 <<'PY' || bail "a file whose SHA-256 shares a's first byte"
+import hashlib, os, sys
+want = hashlib.sha256(open(sys.argv[1], "rb").read()).digest()[0]
+body = os.urandom(int(sys.argv[3]) - 8)
+base = hashlib.sha256(body)
+for n in range(1 << 16):
+    h = base.copy()
+    tail = n.to_bytes(8, "little")
+    h.update(tail)
+    if h.digest()[0] == want:
+        with open(sys.argv[2], "wb") as f:
+            f.write(body + tail)
+        sys.exit(0)
+sys.exit(1)
+PY
+check_eq "c's blob goes to the same blobs/ab/ as a's" "$(sha256_hex "$WORK/a" | cut -c1-2)" \
+    "$(sha256_hex "$WORK/c" | cut -c1-2)"
 : >"$WORK/clients"
 # record NAME: append the answer of upload NAME to the clients file for the parser.
 record()

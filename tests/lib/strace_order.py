@@ -208,9 +208,12 @@ def main():
             if not ok:
                 continue
             last = dsync[0]
-            made = [c for c in done if c.name == "mkdirat" and c.tid == ren.tid and c.ret == "0"
-                    and c.strings() and c.strings()[0] == sha[:2] and c.end < ren.start]
-            if made:
+            # The publish tries mkdirat(ab) just before its rename: the last such call by this
+            # thread says whether ab/ is new now. (Any earlier success would be another upload's
+            # with the same first byte, whose own check covers it.)
+            tried = [c for c in done if c.name == "mkdirat" and c.tid == ren.tid
+                     and c.strings() and c.strings()[0] == sha[:2] and c.end < ren.start]
+            if tried and max(tried, key=lambda c: c.start).ret == "0":
                 psync = [c for c in done if c.name in SYNCS and c.tid == ren.tid and
                          c.fd_path() == blobs and c.start > ren.end]
                 check(label + ": blobs/%s was new, so rename < fsync(blobs) too" % sha[:2],
