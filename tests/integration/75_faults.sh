@@ -22,10 +22,13 @@ if command -v sqlite3 >/dev/null; then
     victim=$(jbody .id)
     rows=$(run_count busy)
     blobs=$(blob_listing)
+    rand_file "$WORK/b" 6000
 
-    # Hold the index's write lock from another process until we say so.
+    # Hold the index's write lock from another process until we say so. The holder waits
+    # for the lock (.timeout): the probe below takes it for an instant too, and a holder
+    # whose BEGIN met the probe's would otherwise give up at once and hold nothing.
     mkfifo "$WORK/sqlfifo"
-    sqlite3 "$DATA/index.db" <"$WORK/sqlfifo" >/dev/null 2>&1 &
+    sqlite3 -cmd '.timeout 10000' "$DATA/index.db" <"$WORK/sqlfifo" >/dev/null 2>&1 &
     holder=$!
     exec 9>"$WORK/sqlfifo"
     printf 'BEGIN IMMEDIATE;\n' >&9
@@ -35,7 +38,6 @@ if command -v sqlite3 >/dev/null; then
     }
     if wait_for 5 locked; then
         ok "another process holds the index write lock"
-        rand_file "$WORK/b" 6000
         t0=$SECONDS
         curl -s -o "$WORK/b.json" -w '%{http_code}' --max-time 60 -T "$WORK/b" \
             "$BASE/v1/runs/busy/checkpoints?epoch=2" >"$WORK/b.status" 2>/dev/null &
