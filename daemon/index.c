@@ -51,6 +51,7 @@ struct index {
 #define RECORD_COLUMNS                                                                             \
     "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt, c.pinned"
 #define SORT_KEY_COLUMN 10 /* list_sql appends the sort key after RECORD_COLUMNS */
+#define METRIC_COLUMN 11   /* then a metric's name and value, NULL for none */
 
 static int errno_from_sqlite(sqlite3 *db, int rc, const char *what)
 {
@@ -367,10 +368,10 @@ static int load_metrics(struct conn *cn, struct ckpt_record *rec)
     return r;
 }
 
-/* Fill rec from the RECORD_COLUMNS of the current row, then its metrics.
+/* Fill rec from the RECORD_COLUMNS of the current row, all but its metrics.
  * Every field is set, but not the unused tail of the 8 KiB metrics array:
  * zeroing that for each row of a page cost more than the row's query. */
-static int read_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *rec)
+static void read_columns(sqlite3_stmt *st, struct ckpt_record *rec)
 {
     rec->id = sqlite3_column_int64(st, 0);
     copy_text(rec->meta.run, sizeof(rec->meta.run), sqlite3_column_text(st, 1));
@@ -385,6 +386,13 @@ static int read_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *re
     rec->created_ms = sqlite3_column_int64(st, 7);
     rec->corrupt = sqlite3_column_int(st, 8) != 0;
     rec->pinned = sqlite3_column_int(st, 9) != 0;
+    rec->meta.n_metrics = 0;
+}
+
+/* read_columns, then the row's metrics. */
+static int read_record(struct conn *cn, sqlite3_stmt *st, struct ckpt_record *rec)
+{
+    read_columns(st, rec);
     return load_metrics(cn, rec);
 }
 
@@ -745,8 +753,18 @@ int index_best(struct index *ix, const char *run, const char *metric, bool maxim
  * an index instead of sorting the whole run: the rows with K, by (K, id),
  * then the rows without it, by id. NULLs come last in both directions and
  * ties break by id in the same direction, so (K IS NULL, K, id) is a total
- * order to page through. A listing by creation is one query, by id. */
+ * order to page through. A listing by creation is one query, by id.
+ *
+ * Each query also joins the checkpoints' metrics, one result row per metric
+ * (one with NULLs for a checkpoint without any): a query per checkpoint cost
+ * more than the listing's own. Its LIMIT counts result rows, so it allows
+ * METRICS_MAX per checkpoint; list_part counts checkpoints. The metrics are
+ * not ordered by name there: with ORDER BY m.value SQLite sorted each
+ * checkpoint's few rows; add_metric keeps them in order instead. */
 enum list_part { PART_KEYED, PART_NULL };
+
+#define METRICS_JOIN                                                                               \
+    ", x.name, x.value FROM checkpoints c LEFT JOIN metrics x ON x.checkpoint_id = c.id"
 
 /* Build the query for one part of q's page into sql. The sort key, NULL in
  * PART_NULL, is the column after RECORD_COLUMNS. */
@@ -780,7 +798,7 @@ static void list_sql(const struct list_query *q, enum list_part part, char *sql,
         if (q->has_after)
             snprintf(where + n, sizeof(where) - n, " AND c.id %s :after_id", op);
         snprintf(sql, size,
-                 "SELECT " RECORD_COLUMNS ", NULL FROM checkpoints c WHERE %s "
+                 "SELECT " RECORD_COLUMNS ", NULL" METRICS_JOIN " WHERE %s "
                  "ORDER BY c.id %s LIMIT :limit",
                  where, dir);
     } else if (part == PART_KEYED) {
@@ -790,7 +808,8 @@ static void list_sql(const struct list_query *q, enum list_part part, char *sql,
         else
             snprintf(where + n, sizeof(where) - n, " AND %s IS NOT NULL", key);
         snprintf(sql, size,
-                 "SELECT " RECORD_COLUMNS ", %s FROM checkpoints c%s WHERE %s "
+                 "SELECT " RECORD_COLUMNS ", %s, x.name, x.value FROM checkpoints c%s "
+                 "LEFT JOIN metrics x ON x.checkpoint_id = c.id WHERE %s "
                  "ORDER BY %s %s, %s %s LIMIT :limit",
                  key, join, where, key, dir, id, dir);
     } else {
@@ -803,7 +822,7 @@ static void list_sql(const struct list_query *q, enum list_part part, char *sql,
         else
             snprintf(where + n, sizeof(where) - n, " AND %s IS NULL", key);
         snprintf(sql, size,
-                 "SELECT " RECORD_COLUMNS ", NULL FROM checkpoints c WHERE %s "
+                 "SELECT " RECORD_COLUMNS ", NULL" METRICS_JOIN " WHERE %s "
                  "ORDER BY c.id %s LIMIT :limit",
                  where, dir);
     }
@@ -825,8 +844,31 @@ struct page {
     struct cursor last; /* of the last row handed to fn */
 };
 
-/* Run one part of the page's query, handing rows to fn until the page is
- * full; one row more only sets has_next. */
+/* Add a metric to meta's, which stay in name order (as load_metrics gives
+ * them). They come in that order from the primary key, so this appends. */
+static void add_metric(struct ckpt_meta *meta, const unsigned char *name, double value)
+{
+    unsigned i = meta->n_metrics;
+
+    if (i == METRICS_MAX || !name) /* name: NULL only when out of memory */
+        return;
+    for (; i > 0 && strcmp(meta->metrics[i - 1].name, (const char *)name) > 0; i--)
+        meta->metrics[i] = meta->metrics[i - 1];
+    copy_text(meta->metrics[i].name, sizeof(meta->metrics[i].name), name);
+    meta->metrics[i].value = value;
+    meta->n_metrics++;
+}
+
+/* Hand a complete checkpoint of the page to pg->fn. */
+static int hand_over(struct page *pg, const struct ckpt_record *rec, const struct cursor *cur)
+{
+    pg->last = *cur;
+    pg->rows++;
+    return pg->fn(pg->ctx, rec);
+}
+
+/* Run one part of the page's query, handing checkpoints to fn until the
+ * page is full; one more only sets has_next. */
 static int list_part(struct conn *cn, struct page *pg, enum list_part part)
 {
     const struct list_query *q = pg->q;
@@ -854,35 +896,47 @@ static int list_part(struct conn *cn, struct page *pg, enum list_part part)
         else if (i > 0 && q->after.kind == CURSOR_REAL)
             sqlite3_bind_double(st, i, q->after.r);
     }
-    bind_named_int(st, ":limit", (int64_t)(q->limit - pg->rows) + 1);
+    bind_named_int(st, ":limit", ((int64_t)(q->limit - pg->rows) + 1) * METRICS_MAX);
 
+    /* A checkpoint's rows are consecutive: it is complete when the next
+     * one starts, or the rows end. */
+    struct ckpt_record rec;
+    struct cursor cur;
+    bool have = false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct ckpt_record rec;
-        if (pg->rows == q->limit) {
-            pg->has_next = true;
-            break;
+        if (!have || sqlite3_column_int64(st, 0) != rec.id) {
+            if (have && (r = hand_over(pg, &rec, &cur)) != 0) {
+                have = false;
+                break;
+            }
+            have = false;
+            if (pg->rows == q->limit) {
+                pg->has_next = true;
+                break;
+            }
+            read_columns(st, &rec);
+            cur.id = rec.id;
+            if (q->order == ORDER_CREATED) {
+                cur.kind = CURSOR_NONE;
+            } else if (sqlite3_column_type(st, SORT_KEY_COLUMN) == SQLITE_NULL) {
+                cur.kind = CURSOR_NULL;
+            } else if (real_key) {
+                cur.kind = CURSOR_REAL;
+                cur.r = sqlite3_column_double(st, SORT_KEY_COLUMN);
+            } else {
+                cur.kind = CURSOR_INT;
+                cur.i = sqlite3_column_int64(st, SORT_KEY_COLUMN);
+            }
+            have = true;
         }
-        if ((r = read_record(cn, st, &rec)) < 0)
-            break;
-        struct cursor *c = &pg->last;
-        c->id = rec.id;
-        if (q->order == ORDER_CREATED) {
-            c->kind = CURSOR_NONE;
-        } else if (sqlite3_column_type(st, SORT_KEY_COLUMN) == SQLITE_NULL) {
-            c->kind = CURSOR_NULL;
-        } else if (real_key) {
-            c->kind = CURSOR_REAL;
-            c->r = sqlite3_column_double(st, SORT_KEY_COLUMN);
-        } else {
-            c->kind = CURSOR_INT;
-            c->i = sqlite3_column_int64(st, SORT_KEY_COLUMN);
-        }
-        pg->rows++;
-        if ((r = pg->fn(pg->ctx, &rec)) != 0)
-            break;
+        if (sqlite3_column_type(st, METRIC_COLUMN) != SQLITE_NULL)
+            add_metric(&rec.meta, sqlite3_column_text(st, METRIC_COLUMN),
+                       sqlite3_column_double(st, METRIC_COLUMN + 1));
     }
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = errno_from_sqlite(cn->db, rc, "list");
+    if (r == 0 && have)
+        r = hand_over(pg, &rec, &cur);
     release(cn, st);
     return r;
 }

@@ -299,10 +299,27 @@ http HEAD /v1/runs/nosuchrun/latest
 expect_status "HEAD of an unknown run answers 404 like GET" 404
 
 # ---- default page size is 100
+# Checkpoint i has i % 4 metrics (a = i, b = i + 0.5, c = -i): a page's metrics are read in
+# chunks of rows, and every row must get its own, including rows with none.
 for i in $(seq 1 101); do
     printf 'many %s\n' "$i" >"$WORK/many"
-    curl -s -o /dev/null -T "$WORK/many" "$BASE/v1/runs/many/checkpoints?step=$i"
+    m=
+    [ $((i % 4)) -ge 1 ] && m="$m&metric.a=$i"
+    [ $((i % 4)) -ge 2 ] && m="$m&metric.b=$i.5"
+    [ $((i % 4)) -ge 3 ] && m="$m&metric.c=-$i"
+    curl -s -o /dev/null -T "$WORK/many" "$BASE/v1/runs/many/checkpoints?step=$i$m"
 done
+many_metrics='def want: (.step % 4) as $k | {} + (if $k >= 1 then {a: .step} else {} end)
+    + (if $k >= 2 then {b: (.step + 0.5)} else {} end) + (if $k >= 3 then {c: (0 - .step)} else {} end);
+    [.checkpoints[] | select(.metrics != want)] == []'
+for q in "limit=1000" "limit=1000&order=desc" "limit=37&order_by=step&order=desc"; do
+    http GET "/v1/runs/many/checkpoints?$q"
+    expect_json "?$q: every listed checkpoint carries its own metrics" "$many_metrics"
+done
+http GET "/v1/runs/many/checkpoints?limit=1000"
+check_eq "a listing's metrics are in name order, as GET by id gives them" \
+    "$(curl -s "$BASE/v1/checkpoints/$(jbody '.checkpoints[2].id')" | jq -c '.metrics | keys_unsorted')" \
+    "$(jbody '.checkpoints[2].metrics | keys_unsorted' | jq -c .)"
 http GET /v1/runs/many/checkpoints
 expect_json "without limit a page holds 100 checkpoints and a next cursor" \
     '(.checkpoints | length) == 100 and (.next | type) == "string"'
