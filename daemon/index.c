@@ -960,14 +960,24 @@ int index_list(struct index *ix, const struct list_query *q,
 
     unsigned slot;
     struct conn *cn = reader_get(ix, &slot);
-    /* One read transaction: both parts and the metrics come from one snapshot. */
-    if ((r = cexec(cn, "BEGIN")) < 0)
-        goto out;
-    /* After a NULL-key cursor only NULL-key rows remain. */
-    if (!(q->has_after && q->after.kind == CURSOR_NULL))
-        r = list_part(cn, &pg, PART_KEYED);
-    if (r == 0 && q->order != ORDER_CREATED && !pg.has_next)
-        r = list_part(cn, &pg, PART_NULL);
+    /* What the answer says comes from one snapshot. A listing by creation
+     * with rows is one statement, which is one read transaction; anything
+     * more runs in an explicit one, which costs two statements more. */
+    bool txn = q->order != ORDER_CREATED;
+    for (;;) {
+        if (txn && (r = cexec(cn, "BEGIN")) < 0)
+            goto out;
+        /* After a NULL-key cursor only NULL-key rows remain. */
+        if (!(q->has_after && q->after.kind == CURSOR_NULL))
+            r = list_part(cn, &pg, PART_KEYED);
+        if (r == 0 && q->order != ORDER_CREATED && !pg.has_next)
+            r = list_part(cn, &pg, PART_NULL);
+        if (r == 0 && pg.rows == 0 && !txn) {
+            txn = true; /* fn has seen nothing: ask again, with the run */
+            continue;
+        }
+        break;
+    }
     /* A row proves the run exists; only an empty page asks (unknown run:
      * -ENOENT, before fn has seen anything). */
     if (r == 0 && pg.rows == 0) {
@@ -977,7 +987,8 @@ int index_list(struct index *ix, const struct list_query *q,
     *has_next = pg.has_next;
     if (r == 0 && pg.has_next)
         *next = pg.last;
-    cexec(cn, "COMMIT");
+    if (txn)
+        cexec(cn, "COMMIT");
 out:
     reader_put(ix, slot);
     return r;

@@ -316,6 +316,11 @@ for q in "limit=1000" "limit=1000&order=desc" "limit=37&order_by=step&order=desc
     http GET "/v1/runs/many/checkpoints?$q"
     expect_json "?$q: every listed checkpoint carries its own metrics" "$many_metrics"
 done
+http GET "/v1/runs/many/best?metric=c&mode=min"
+expect_json "best?metric=c&mode=min is step 99 with its three metrics, in name order" \
+    '.step == 99 and (.metrics | keys_unsorted) == ["a","b","c"] and .metrics == {a: 99, b: 99.5, c: -99}'
+http GET "/v1/runs/many/best?metric=a&mode=max"
+expect_json "best?metric=a&mode=max is step 101 with its one metric" '.step == 101 and .metrics == {a: 101}'
 http GET "/v1/runs/many/checkpoints?limit=1000"
 check_eq "a listing's metrics are in name order, as GET by id gives them" \
     "$(curl -s "$BASE/v1/checkpoints/$(jbody '.checkpoints[2].id')" | jq -c '.metrics | keys_unsorted')" \
