@@ -19,7 +19,13 @@
 #define DEFAULT_MAX_UPLOAD (100ULL << 30) /* --max-upload default: 100 GiB */
 #define DEFAULT_THREADS 4
 #define THREADS_MAX 64
-#define COMMIT_THREADS 4 /* fsync + rename + insert workers */
+/* fsync + rename + insert workers. Mostly waiting on fsync: more of them
+ * keep more fsyncs in flight and let more uploads share a group commit.
+ * On ext4 (virtio disk), alternating 4 and 16: 16 x 64 MiB uploads, 6
+ * rounds, median 281 -> 296 MB/s; 1 KiB uploads from 16 clients, 5 rounds,
+ * 872 -> 1 103 uploads/s (1.95 -> 7.5 uploads per commit); /best during
+ * uploads unchanged (max 35-39 vs 36-40 ms), peak RSS +1.6 MiB. */
+#define COMMIT_THREADS 16
 #define READERS_MAX (THREADS_MAX + COMMIT_THREADS + 2)
 
 #ifndef CONNECTION_MEMORY
