@@ -26,7 +26,11 @@
  * 872 -> 1 103 uploads/s (1.95 -> 7.5 uploads per commit); /best during
  * uploads unchanged (max 35-39 vs 36-40 ms), peak RSS +1.6 MiB. */
 #define COMMIT_THREADS 16
-#define READERS_MAX (THREADS_MAX + COMMIT_THREADS + 2)
+/* Index readers for those workers: only a group commit's leader reads (under
+ * the publish lock), and background jobs may wait for one. One per worker
+ * cost startup a schema read each, about 1.5 ms. */
+#define WORKER_READERS 4
+#define READERS_MAX (THREADS_MAX + WORKER_READERS + 2)
 
 #ifndef CONNECTION_MEMORY
 /* MHD per-connection pool. Body pieces are about half of it, and 0.9.75

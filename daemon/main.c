@@ -662,7 +662,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: cannot open log file '%s': %s\n", cfg.log_file, strerror(-r));
         goto out;
     }
-    r = store_open(cfg.data, (unsigned)cfg.threads + COMMIT_THREADS + 2, &app.store);
+    r = store_open(cfg.data, (unsigned)cfg.threads + WORKER_READERS + 2, &app.store);
     if (r < 0) {
         log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
         goto out;
