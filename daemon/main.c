@@ -236,6 +236,10 @@ static void print_config(const struct config *c)
 static void recovery_scan(void *arg)
 {
     int r = store_recovery_scan(arg);
+    if (r == -ECANCELED) {
+        log_info("recovery scan stopped: the daemon is stopping (the next start scans again)");
+        return;
+    }
     if (r < 0)
         log_error("recovery scan failed: %s", strerror(-r));
     else if (r > 0)
@@ -746,6 +750,7 @@ int main(int argc, char **argv)
     }
     log_info("received %s, stopping (in-flight requests get %llu s)",
              sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg.shutdown_timeout);
+    store_stop_scan(app.store); /* server_stop waits for the work queue */
     server_stop(srv, (unsigned)cfg.shutdown_timeout);
     srv = NULL;
     status = 0;

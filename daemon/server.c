@@ -68,6 +68,7 @@ struct server {
     pthread_mutex_t upload_lock;      /* upload_addrs */
     struct upload_addr *upload_addrs; /* CONNECTION_LIMIT slots: addresses with uploads */
     pthread_mutex_t watch_lock;
+    pthread_cond_t watch_wake;  /* server_stop wakes the watchdog (CLOCK_MONOTONIC) */
     struct conn_watch *watched; /* every open connection */
     pthread_t watchdog;
     bool watchdog_started;
@@ -185,12 +186,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *watchdog(void *arg)
 {
     struct server *srv = arg;
+    struct timespec next;
 
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&srv->watch_lock);
     while (!atomic_load(&srv->stopping)) {
-        struct timespec ts = {0, WATCHDOG_PERIOD_MS * 1000000L};
-        nanosleep(&ts, NULL);
+        next.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
+        next.tv_sec += next.tv_nsec / 1000000000L;
+        next.tv_nsec %= 1000000000L;
+        while (!atomic_load(&srv->stopping) &&
+               pthread_cond_timedwait(&srv->watch_wake, &srv->watch_lock, &next) != ETIMEDOUT)
+            ;
+        if (atomic_load(&srv->stopping))
+            break;
         int64_t now = mono_ms();
-        pthread_mutex_lock(&srv->watch_lock);
         for (struct conn_watch *w = srv->watched; w; w = w->next) {
             const char *why = NULL;
             if (w->cut)
@@ -209,8 +218,8 @@ static void *watchdog(void *arg)
                 log_info("closing a connection: %s", why);
             }
         }
-        pthread_mutex_unlock(&srv->watch_lock);
     }
+    pthread_mutex_unlock(&srv->watch_lock);
     return NULL;
 }
 
@@ -916,6 +925,11 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     srv->min_upload_rate = cfg->min_upload_rate;
     srv->log_format = cfg->log_format;
     pthread_mutex_init(&srv->watch_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->watch_wake, &ca);
+    pthread_condattr_destroy(&ca);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
@@ -937,6 +951,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
                   (flags & MHD_USE_TLS) ? ", or the TLS certificate, key or priorities were "
                                           "refused: see above"
                                         : "");
+        pthread_cond_destroy(&srv->watch_wake);
         pthread_mutex_destroy(&srv->watch_lock);
         pthread_mutex_destroy(&srv->upload_lock);
         free(srv->upload_addrs);
@@ -1000,9 +1015,13 @@ void server_stop(struct server *srv, unsigned grace_s)
     if (atomic_load(&srv->inflight) > 0)
         log_info("aborting %d request(s) still in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->mhd);
+    pthread_mutex_lock(&srv->watch_lock);
     atomic_store(&srv->stopping, true);
+    pthread_cond_signal(&srv->watch_wake);
+    pthread_mutex_unlock(&srv->watch_lock);
     if (srv->watchdog_started)
         pthread_join(srv->watchdog, NULL);
+    pthread_cond_destroy(&srv->watch_wake);
     pthread_mutex_destroy(&srv->watch_lock);
     pthread_mutex_destroy(&srv->upload_lock);
     free(srv->upload_addrs);

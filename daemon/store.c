@@ -27,6 +27,8 @@ static int remove_orphan(void *ctx, const char *sha_hex)
 {
     struct store *s = ctx;
     bool referenced;
+    if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
+        return -ECANCELED;
     pthread_mutex_lock(&s->publish_lock);
     int r = index_blob_referenced(s->index, sha_hex, &referenced);
     if (r < 0) {
@@ -339,7 +341,13 @@ static int scan_blob(void *ctx, const char *sha_hex, uint64_t size)
 {
     struct scan *sc = ctx;
     uint64_t got = 0;
-    int fd, r = blobstore_open_blob(sc->s->blobs, sha_hex, &fd, &got);
+    int fd, r;
+
+    if (failpoint("recovery-scan-delay"))
+        usleep(200 * 1000); /* tests: a scan long enough to stop the daemon during it */
+    if (atomic_load_explicit(&sc->s->stopping, memory_order_relaxed))
+        return -ECANCELED;
+    r = blobstore_open_blob(sc->s->blobs, sha_hex, &fd, &got);
 
     if (r == 0)
         close(fd);
@@ -365,7 +373,8 @@ int store_recovery_scan(struct store *s)
     int r = blobstore_each(s->blobs, remove_orphan, s);
 
     if (r < 0) {
-        log_error("cannot sweep unreferenced blobs: %s", strerror(-r));
+        if (r != -ECANCELED)
+            log_error("cannot sweep unreferenced blobs: %s", strerror(-r));
         return r;
     }
     r = index_each_blob(s->index, scan_blob, &sc);
@@ -380,6 +389,11 @@ int store_recovery_scan(struct store *s)
     }
     free(sc.bad);
     return r < 0 ? r : (int)sc.n;
+}
+
+void store_stop_scan(struct store *s)
+{
+    atomic_store(&s->stopping, true);
 }
 
 /* ---- integrity and capacity ---------------------------------------------- */

@@ -24,6 +24,7 @@ struct store {
     struct commit_req *commit_head, **commit_tail;
     bool committing;
     atomic_uint_fast64_t commit_batches, commit_uploads; /* for /metrics */
+    atomic_bool stopping; /* store_stop_scan: the daemon is stopping */
     /* Capacity (store_set_capacity): bytes uploads in flight have claimed. */
     pthread_mutex_t space_lock;
     uint64_t max_disk, reserve, claimed;
@@ -78,6 +79,11 @@ bool store_read_only(struct store *s);
  * bad, or a negative errno. It visits every blob once, so it runs in the
  * background: startup time does not grow with the number of blobs. */
 int store_recovery_scan(struct store *s);
+
+/* Make a running (or later) store_recovery_scan stop at its next blob and
+ * return -ECANCELED: the daemon is stopping, and the next start scans
+ * again from the beginning. Thread-safe. */
+void store_stop_scan(struct store *s);
 
 /* ---- integrity and capacity ------------------------------------------- */
 

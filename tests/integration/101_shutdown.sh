@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Graceful shutdown: on SIGTERM ckptd stops accepting, lets a fast upload in flight finish (201,
 # still there after a restart), aborts a slow one once --shutdown-timeout has passed (nothing
-# partial: tmp/ empty, no row) and exits 0 within the timeout + 2 s.
+# partial: tmp/ empty, no row) and exits 0 within the timeout + 2 s. An idle daemon exits within
+# 0.5 s, also while its startup recovery scan is still walking the blobs (the failpoint build's
+# recovery-scan-delay makes that scan take 200 ms per blob): the scan stops, and the next start
+# runs it again.
 . "$(dirname "$0")/../lib/harness.sh"
 need_daemon_binary
 
@@ -78,3 +81,39 @@ elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 check_eq "with --shutdown-timeout 0, an idle ckptd exits 0" "0 0" "$EXIT_RC $TIMED_OUT"
 check "with --shutdown-timeout 0, an idle ckptd exits within 2 s ($elapsed s)" \
     awk -v e="$elapsed" 'BEGIN { exit !(e <= 2) }'
+check "  ... in fact within 0.5 s (no watchdog period to wait out)" \
+    awk -v e="$elapsed" 'BEGIN { exit !(e <= 0.5) }'
+
+# SIGTERM during the recovery scan: 20 blobs at 200 ms each would take 4 s.
+CKPTD_FP=${CKPTD_FP:-$BUILD_DIR/ckptd-fp}
+if [ -x "$CKPTD_FP" ]; then
+    D=$(new_tmpdir)
+    start_ckptd_on "$D" || bail "ckptd starts"
+    rand_file "$WORK/small" 1000
+    for i in $(seq 1 20); do
+        printf '%d' "$i" >>"$WORK/small"
+        upload scan "step=$i" "$WORK/small"
+    done
+    check_eq "20 checkpoints for the scan" 20 "$(run_count scan)"
+    stop_ckptd "ckptd exits 0"
+    CKPTD=$CKPTD_FP CKPTD_FAILPOINT=recovery-scan-delay start_ckptd_on "$D" ||
+        bail "ckptd-fp starts with recovery-scan-delay"
+    check "the recovery scan is under way" wait_for 5 grep -q "failpoint recovery-scan-delay reached" "$CKPTD_ERR"
+    t0=$(date +%s.%N)
+    signal_ckptd TERM
+    wait_exit "$CKPTD_PID" 15
+    elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+    check_eq "SIGTERM during the recovery scan: ckptd exits 0" "0 0" "$EXIT_RC $TIMED_OUT"
+    check "  ... within 1 s ($elapsed s), not after the 4 s scan" awk -v e="$elapsed" 'BEGIN { exit !(e <= 1) }'
+    check "  ... and says the scan stopped" grep -q "recovery scan stopped: the daemon is stopping" "$CKPTD_ERR"
+    check_eq "  ... having checked fewer than the 20 blobs" 1 \
+        "$(awk -v n="$(grep -c 'failpoint recovery-scan-delay reached' "$CKPTD_ERR")" 'BEGIN { print (n < 20) }')"
+    start_ckptd_on "$D" || bail "ckptd starts again"
+    check_eq "after a restart all 20 checkpoints are there" 20 "$(run_count scan)"
+    http GET "/v1/runs/scan/checkpoints?limit=100"
+    expect_json "  ... none flagged corrupt" '[.checkpoints[] | select(.corrupt)] | length == 0'
+    stop_ckptd "ckptd exits 0"
+else
+    skip "SIGTERM during the recovery scan" "SKIPPED: no failpoint build at $CKPTD_FP"
+fi
+harness_exit

@@ -24,6 +24,8 @@ TESTED="$TESTED mid-body-crash temp-open-crash"
 TESTED="$TESTED after-retention-commit-crash during-retention-crash"
 # Group commit's points have theirs in 156_group_commit.sh.
 TESTED="$TESTED commit-batch-delay index-item-eio"
+# recovery-scan-delay has its scenario in 101_shutdown.sh.
+TESTED="$TESTED recovery-scan-delay"
 TESTED=$(printf '%s\n' $TESTED | sort | paste -sd ' ')
 defined=$(grep -ho 'failpoint("[a-z0-9-]*")' "$HARNESS_ROOT"/daemon/*.c |
     sed 's/failpoint("//; s/")//' | sort -u | paste -sd ' ')
