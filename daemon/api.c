@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
 #include "app.h"
+#include "qcache.h"
 #include "respond.h"
 #include "scrub.h"
 #include "upload.h"
@@ -105,6 +107,66 @@ void reply_record(struct request *req, unsigned status, const struct ckpt_record
     json_init(&j, 64 * 1024);
     json_checkpoint(&j, rec);
     respond_json(req, status, &j);
+}
+
+/* ---- answers kept per thread (qcache.h) ---------------------------------- */
+
+#define QKEY_MAX 1024
+
+/* A query's answer as a key: which handler, then every parameter that
+ * shapes the reply, as parsed. len 0 when it does not fit (not cached). */
+struct qkey {
+    char text[QKEY_MAX];
+    size_t len;
+    uint64_t gen; /* the index generation read before the query */
+};
+
+static void qkey_make(struct request *req, struct qkey *k, const char *fmt, ...) LOG_PRINTF(3, 4);
+
+static void qkey_make(struct request *req, struct qkey *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(k->text, sizeof(k->text), fmt, ap);
+    va_end(ap);
+    k->len = n > 0 && (size_t)n < sizeof(k->text) ? (size_t)n : 0;
+    k->gen = index_generation(req->app->store->index);
+}
+
+/* Answer from the cache when it holds this query's reply at the current
+ * generation. */
+static bool reply_kept(struct request *req, const struct qkey *k)
+{
+    struct qcache_hit hit;
+
+    if (k->len == 0 || !qcache_get(k->text, k->len, k->gen, &hit)) {
+        metric_add(req->app->qcache_misses, 1);
+        return false;
+    }
+    metric_add(req->app->qcache_hits, 1);
+    char *text = malloc(hit.len);
+    if (!text)
+        return true; /* no reply: the server answers 500 and closes */
+    memcpy(text, hit.body, hit.len);
+    req->checkpoint_id = hit.checkpoint_id;
+    respond_text(req, 200, text, hit.len, "application/json");
+    return true;
+}
+
+/* Answer 200 with j's text and keep a copy for the same query. */
+static void reply_keep(struct request *req, const struct qkey *k, struct json *j,
+                       int64_t checkpoint_id)
+{
+    size_t len;
+
+    json_raw(j, "\n");
+    char *text = json_detach(j, &len);
+    if (!text)
+        return;
+    if (k->len)
+        qcache_put(k->text, k->len, k->gen, text, len, checkpoint_id);
+    req->checkpoint_id = checkpoint_id;
+    respond_text(req, 200, text, len, "application/json");
 }
 
 /* The error for a failed lookup of a run's checkpoint (latest, best). */
@@ -751,6 +813,13 @@ void api_list(struct request *req)
         !opt_u63(req, "max_epoch", &q.has_max_epoch, &q.max_epoch))
         return;
 
+    struct qkey k;
+    qkey_make(req, &k, "list/%s/%d/%d/%s/%u/%s/%d:%" PRId64 "/%d:%" PRId64, q.run, (int)q.order,
+              (int)q.desc, q.metric ? q.metric : "", q.limit,
+              q.has_after ? param(req, "after") : "", (int)q.has_min_epoch, q.min_epoch,
+              (int)q.has_max_epoch, q.max_epoch);
+    if (reply_kept(req, &k))
+        return;
     json_init(&c.j, JSON_LIST_MAX);
     json_raw(&c.j, "{\"checkpoints\":[");
     int r = index_list(req->app->store->index, &q, add_checkpoint, &c, &has_next, &next);
@@ -775,20 +844,21 @@ void api_list(struct request *req)
         json_raw(&c.j, "null");
     }
     json_raw(&c.j, "}");
-    respond_json(req, 200, &c.j);
+    reply_keep(req, &k, &c.j, 0);
 }
 
-/* The best checkpoint per the metric and mode parameters. */
-static bool find_best(struct request *req, struct ckpt_record *rec)
+/* The metric and mode parameters of /best: false when an error was sent. */
+static bool best_params(struct request *req, const char **metric, bool *maximize)
 {
     static const char *const allowed[] = {"metric", "mode", NULL};
-    const char *metric = param(req, "metric"), *mode = param(req, "mode");
+    const char *mode = param(req, "mode");
 
     if (!check_run(req) || !check_params(req, allowed, false))
         return false;
-    if (!metric)
-        metric = "loss";
-    if (!parse_is_name(metric, strlen(metric))) {
+    *metric = param(req, "metric");
+    if (!*metric)
+        *metric = "loss";
+    if (!parse_is_name(*metric, strlen(*metric))) {
         respond_error(
             req, E_INVALID_PARAMETER,
             "metric must be loss or a metric name matching [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
@@ -798,7 +868,14 @@ static bool find_best(struct request *req, struct ckpt_record *rec)
         respond_error(req, E_INVALID_PARAMETER, "mode must be min or max");
         return false;
     }
-    int r = index_best(req->app->store->index, req->arg_run, metric, mode && mode[1] == 'a', rec);
+    *maximize = mode && mode[1] == 'a';
+    return true;
+}
+
+static bool best_lookup(struct request *req, const char *metric, bool maximize,
+                        struct ckpt_record *rec)
+{
+    int r = index_best(req->app->store->index, req->arg_run, metric, maximize, rec);
     if (r < 0) {
         reply_lookup_error(req, r, metric);
         return false;
@@ -809,23 +886,33 @@ static bool find_best(struct request *req, struct ckpt_record *rec)
 void api_best(struct request *req)
 {
     struct ckpt_record rec;
-    if (find_best(req, &rec))
-        reply_record(req, 200, &rec);
+    const char *metric;
+    bool maximize;
+    struct qkey k;
+    struct json j;
+
+    if (!best_params(req, &metric, &maximize))
+        return;
+    qkey_make(req, &k, "best/%s/%s/%d", req->arg_run, metric, (int)maximize);
+    if (reply_kept(req, &k) || !best_lookup(req, metric, maximize, &rec))
+        return;
+    json_init(&j, 64 * 1024);
+    json_checkpoint(&j, &rec);
+    reply_keep(req, &k, &j, rec.id);
 }
 
 void api_best_blob(struct request *req)
 {
     struct ckpt_record rec;
-    if (find_best(req, &rec))
+    const char *metric;
+    bool maximize;
+
+    if (best_params(req, &metric, &maximize) && best_lookup(req, metric, maximize, &rec))
         reply_blob(req, &rec);
 }
 
-static bool find_latest(struct request *req, struct ckpt_record *rec)
+static bool latest_lookup(struct request *req, struct ckpt_record *rec)
 {
-    static const char *const none[] = {NULL};
-
-    if (!check_run(req) || !check_params(req, none, false))
-        return false;
     int r = index_latest(req->app->store->index, req->arg_run, rec);
     if (r < 0) {
         reply_lookup_error(req, r, "loss");
@@ -834,17 +921,32 @@ static bool find_latest(struct request *req, struct ckpt_record *rec)
     return true;
 }
 
+static bool latest_params(struct request *req)
+{
+    static const char *const none[] = {NULL};
+    return check_run(req) && check_params(req, none, false);
+}
+
 void api_latest(struct request *req)
 {
     struct ckpt_record rec;
-    if (find_latest(req, &rec))
-        reply_record(req, 200, &rec);
+    struct qkey k;
+    struct json j;
+
+    if (!latest_params(req))
+        return;
+    qkey_make(req, &k, "latest/%s", req->arg_run);
+    if (reply_kept(req, &k) || !latest_lookup(req, &rec))
+        return;
+    json_init(&j, 64 * 1024);
+    json_checkpoint(&j, &rec);
+    reply_keep(req, &k, &j, rec.id);
 }
 
 void api_latest_blob(struct request *req)
 {
     struct ckpt_record rec;
-    if (find_latest(req, &rec))
+    if (latest_params(req) && latest_lookup(req, &rec))
         reply_blob(req, &rec);
 }
 

@@ -24,7 +24,9 @@ struct app {
     struct metrics *metrics;          /* /metrics registry */
     struct metric *digest_mismatches; /* counters the handlers move */
     struct metric *uploads_in_flight; /* gauge */
-    struct watch *watch;              /* long polls waiting for a commit */
+    struct metric *qcache_hits;       /* answers served from qcache.h */
+    struct metric *qcache_misses;
+    struct watch *watch; /* long polls waiting for a commit */
 };
 
 #endif

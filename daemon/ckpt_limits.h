@@ -19,6 +19,8 @@
 #define DEFAULT_MAX_UPLOAD (100ULL << 30) /* --max-upload default: 100 GiB */
 #define DEFAULT_THREADS 4
 #define THREADS_MAX 64
+#define DEFAULT_QCACHE_SLOTS 64 /* query-cache: answers kept per HTTP thread */
+#define QCACHE_SLOTS_MAX 1024
 /* fsync + rename + insert workers. Mostly waiting on fsync: more of them
  * keep more fsyncs in flight and let more uploads share a group commit.
  * On ext4 (virtio disk), alternating 4 and 16: 16 x 64 MiB uploads, 6

@@ -44,6 +44,7 @@ struct config {
     char data[CONFIG_STR_MAX];
     uint64_t max_upload;
     uint64_t threads;
+    uint64_t query_cache;
     uint64_t max_uploads;
     uint64_t max_uploads_per_ip;
     uint64_t header_timeout;

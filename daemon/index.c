@@ -46,7 +46,10 @@ struct index {
     unsigned n_readers;
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
+    _Atomic uint64_t generation; /* commits on the writer, see index_generation */
 };
+
+#define WAL_AUTOCHECKPOINT_PAGES 1000 /* SQLite's default wal_autocheckpoint */
 
 #define RECORD_COLUMNS                                                                             \
     "c.id, c.run, c.epoch, c.step, c.loss, c.size, c.sha256, c.created_ms, c.corrupt, c.pinned"
@@ -255,6 +258,25 @@ static int quick_check(sqlite3 *db)
     return r;
 }
 
+/* The writer's WAL hook: SQLite calls it after each commit, once the new
+ * rows are visible to readers and the write lock is released. Registering
+ * it replaces SQLite's own automatic checkpoint hook, so it checkpoints
+ * the same way (passive, at SQLite's default 1000 pages). */
+static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct index *ix = arg;
+
+    atomic_fetch_add_explicit(&ix->generation, 1, memory_order_release);
+    if (pages >= WAL_AUTOCHECKPOINT_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+uint64_t index_generation(struct index *ix)
+{
+    return atomic_load_explicit(&ix->generation, memory_order_acquire);
+}
+
 int index_open(const char *path, unsigned readers, struct index **out)
 {
     struct index *ix = calloc(1, sizeof(*ix));
@@ -278,6 +300,7 @@ int index_open(const char *path, unsigned readers, struct index **out)
         (r = exec(ix->writer.db, "PRAGMA synchronous = FULL")) < 0 ||
         (r = migrate(ix->writer.db)) < 0)
         goto fail;
+    sqlite3_wal_hook(ix->writer.db, on_commit, ix);
     if ((r = quick_check(ix->writer.db)) < 0)
         goto fail;
     for (unsigned i = 0; i < readers; i++) {

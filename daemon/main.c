@@ -26,6 +26,7 @@
 #include "config.h"
 #include "log.h"
 #include "parse.h"
+#include "qcache.h"
 #include "retention.h"
 #include "scrub.h"
 #include "router.h"
@@ -700,6 +701,12 @@ int main(int argc, char **argv)
                                                 "received bytes differed from the one sent.");
         app.uploads_in_flight = metrics_gauge(app.metrics, "ckptd_uploads_in_flight",
                                               "Uploads between their headers and completion.");
+        app.qcache_hits = metrics_counter(app.metrics, "ckptd_query_cache_hits_total",
+                                          "/best, /latest and listing requests answered "
+                                          "from the query cache.");
+        app.qcache_misses = metrics_counter(app.metrics, "ckptd_query_cache_misses_total",
+                                            "/best, /latest and listing requests that ran "
+                                            "their query.");
         r = store_metrics_new(app.store, app.metrics, &store_metrics);
     }
     if (r < 0) {
@@ -707,6 +714,7 @@ int main(int argc, char **argv)
         goto out;
     }
     store_set_capacity(app.store, cfg.max_disk, cfg.reserve);
+    qcache_configure((unsigned)cfg.query_cache);
     struct scrub_config scrub_cfg = scrub_settings(&cfg);
     r = scrub_start(app.store, &scrub_cfg, &app.scrub);
     if (r == 0)

@@ -15,7 +15,7 @@ ckptd_run()
 # --check-config with nothing: the defaults, every key once
 ckptd_run --check-config
 check_eq "--check-config with no file exits 0" 0 "$RC"
-check_eq "--check-config prints one line per key (21)" 21 "$(wc -l <"$WORK/out")"
+check_eq "--check-config prints one line per key (22)" 22 "$(wc -l <"$WORK/out")"
 check "--check-config lines are all 'key = value'" \
     bash -c "! grep -vqE '^[a-z][a-z0-9-]* = [^ ].*\$' '$WORK/out'"
 check "--check-config shows the defaults (max-upload = 100G, threads = 4, reserve = auto, scrub-interval = 7d)" \

@@ -36,6 +36,10 @@ s=$(curl -s -o /dev/null -w '%{http_code}' -H 'Range: bytes=10-99' "$BASE/v1/che
 check_eq "a range answers 206" 206 "$s"
 s=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs/vg/checkpoints?order_by=metric.acc&limit=2")
 check_eq "a listing answers 200" 200 "$s"
+out=$(curl -s "$BASE/v1/runs/vg/best" "$BASE/v1/runs/vg/best" "$BASE/v1/runs/vg/checkpoints?limit=2" \
+    "$BASE/v1/runs/vg/checkpoints?limit=2" | jq -s -c '[.[0].id, .[1].id, .[2].checkpoints[0].id, .[3].checkpoints[0].id]')
+check_eq "best and a listing, each asked twice on one connection (the second time from the query cache)" \
+    "[1,1,1,1]" "$out"
 s=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/runs")
 check_eq "runs answers 200" 200 "$s"
 s=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$BASE/v1/checkpoints/2")

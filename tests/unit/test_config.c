@@ -37,6 +37,7 @@ static void test_defaults(void)
     config_defaults(&c);
     CHECK(c.max_upload == DEFAULT_MAX_UPLOAD, "default max-upload is DEFAULT_MAX_UPLOAD");
     CHECK(c.threads == DEFAULT_THREADS, "default threads is DEFAULT_THREADS");
+    CHECK(c.query_cache == DEFAULT_QCACHE_SLOTS, "default query-cache is DEFAULT_QCACHE_SLOTS");
     CHECK(key("threads")->max == THREADS_MAX, "threads is bounded by THREADS_MAX");
     CHECK(c.max_uploads == DEFAULT_MAX_UPLOADS, "default max-uploads is DEFAULT_MAX_UPLOADS");
     CHECK(c.header_timeout == HEADER_DEADLINE_S, "default header-timeout is HEADER_DEADLINE_S");
