@@ -52,6 +52,7 @@ CKPT = os.path.join(BUILD, "ckpt")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 BUDGET = float(os.environ.get("BENCH_BUDGET", "540"))
+NO_CACHE = ("--query-cache", "0")
 RESULTS = os.path.join(ROOT, "tests", "bench", "results")
 
 NOTES = []  # said under the table: scaling, fall-backs, skips, method
@@ -152,14 +153,14 @@ class Ckptd:
 
     every = []  # all started, to tell a daemon that died from one we stopped
 
-    def __init__(self, data, log_path):
+    def __init__(self, data, log_path, args=()):
         self.data = data
         self.log_path = log_path
         self.stopped = False
         self.err = open(log_path, "ab")
         t = time.monotonic()
-        self.proc = subprocess.Popen([CKPTD, "--listen", "127.0.0.1:0", "--data", data],
-                                     stdout=subprocess.PIPE, stderr=self.err)
+        self.proc = subprocess.Popen([CKPTD, "--listen", "127.0.0.1:0", "--data", data] +
+                                     list(args), stdout=subprocess.PIPE, stderr=self.err)
         Ckptd.every.append(self)
         ready, _, _ = select.select([self.proc.stdout], [], [], 60)
         line = self.proc.stdout.readline().decode() if ready else ""
@@ -876,8 +877,8 @@ class Bench:
         for level, n in enumerate(levels):
             if level == len(levels) - 1:
                 # The largest level costs about 70 s per million on this kind of machine;
-                # the metadata and RSS scenarios after it need about 70 s.
-                while n > levels[-2] and elapsed() + 70 * n / 1e6 + 70 > BUDGET - 30:
+                # the metadata and RSS scenarios after it need about 90 s.
+                while n > levels[-2] and elapsed() + 70 * n / 1e6 + 90 > BUDGET - 30:
                     n //= 2
                 if n != levels[-1]:
                     note("index scale: the largest level was scaled down from %s to %s "
@@ -890,7 +891,8 @@ class Bench:
             starts = []
             i = 0
             while True:
-                c = Ckptd(data, self.logs + "/ckptd-scale.log")
+                # The cache off: these rows measure the index's queries, not kept answers.
+                c = Ckptd(data, self.logs + "/ckptd-scale.log", NO_CACHE)
                 if i:
                     starts.append(c.startup * 1e3)
                 elif c.startup > 3:
@@ -952,7 +954,7 @@ class Bench:
              "latency = wrk's median (p50), which other work on the machine disturbs less "
              "than the mean; inserts are real 1 KiB "
              "uploads, 16 clients, %d s; on tmpfs; one request per query to warm up, then %d "
-             "counted rounds"
+             "counted rounds; ckptd runs with --query-cache 0, so every request runs its query"
              % (secs, secs, counted))
 
     def scale_targets(self):
@@ -995,11 +997,21 @@ class Bench:
         secs = 1 if QUICK else 2
         c = Ckptd(self.meta_data, self.logs + "/ckptd-meta.log")
         self.servers.append(c)
+        # The same index for a second daemon with the query cache off (a data directory has
+        # one daemon): what every request costs when each one follows a write.
+        nc_data = self.meta_data + "-nocache"
+        run(["cp", "-a", "--sparse=always", self.meta_data, nc_data], timeout=120)
+        nc = Ckptd(nc_data, self.logs + "/ckptd-meta-nocache.log", NO_CACHE)
+        self.servers.append(nc)
         self.wait_idle(c)
+        self.wait_idle(nc)
         paths = {"best": "/v1/runs/run-0/best",
                  "list": "/v1/runs/run-0/checkpoints?limit=10&order=desc"}
         for what, path in paths.items():
             _, body = http("GET", c.url + path)
+            _, body_nc = http("GET", nc.url + path)
+            if body != body_nc:
+                raise BenchError("the two daemons answer %s differently" % path)
             f = self.ng_path("tmpfs", "meta-%s.json" % what)
             os.makedirs(os.path.dirname(f), exist_ok=True)
             with open(f, "wb") as fo:
@@ -1008,32 +1020,43 @@ class Bench:
                                                                                    len(body)))
         variants = []
         for what, path in paths.items():
-            for who, url, srv in (("ckptd", c.url + path, c),
+            for who, url, srv in (("ckptd", c.url + path, c), ("nocache", nc.url + path, nc),
                                   ("nginx", self.ng_url("tmpfs", "meta-%s.json" % what), self.ng)):
                 def fn(_r, url=url, key="%s_%s" % (who, what), srv=srv):
                     w, cpu = cpu_of(srv, lambda: wrk(url, 64, 2, secs))
                     return {key: w["rps"], key + "_p99": w["p99"],
                             key + "_cpu": cpu / (w["rps"] * secs) * 1e6}
                 variants.append(fn)
-        log("metadata queries, %s checkpoints, 64 connections: ckptd vs nginx static" %
-            human_n(self.meta_n))
+        log("metadata queries, %s checkpoints, 64 connections: ckptd (query cache on, off) vs "
+            "nginx static" % human_n(self.meta_n))
         res = alternate(variants)
         for what, label in (("best", "`/v1/runs/R/best`"), ("list", "list of 10")):
-            scen = "%s, %s checkpoints, wrk 64 conns" % (label, human_n(self.meta_n))
-            add("small", Row(scen, "tmpfs", "req/s", res["ckptd_" + what], "nginx static file",
-                             res["nginx_" + what], ("ratio", 0.5), "≥ 0.5× nginx"))
-            add("small", Row(scen + ": p99", "tmpfs", "ms", res["ckptd_%s_p99" % what],
-                             "nginx static file", res["nginx_%s_p99" % what], ("max", 5),
-                             "< 5 ms"))
-            add("small", Row(scen + ": server CPU", "tmpfs", "CPU µs per request",
-                             res["ckptd_%s_cpu" % what], "nginx static file",
-                             res["nginx_%s_cpu" % what]))
+            for who, how in (("ckptd", ""), ("nocache", ", query cache off")):
+                scen = "%s, %s checkpoints, wrk 64 conns%s" % (label, human_n(self.meta_n), how)
+                add("small", Row(scen, "tmpfs", "req/s", res["%s_%s" % (who, what)],
+                                 "nginx static file", res["nginx_" + what], ("ratio", 0.5),
+                                 "≥ 0.5× nginx"))
+                add("small", Row(scen + ": p99", "tmpfs", "ms", res["%s_%s_p99" % (who, what)],
+                                 "nginx static file", res["nginx_%s_p99" % what], ("max", 5),
+                                 "< 5 ms"))
+                add("small", Row(scen + ": server CPU", "tmpfs", "CPU µs per request",
+                                 res["%s_%s_cpu" % (who, what)], "nginx static file",
+                                 res["nginx_%s_cpu" % what]))
+        hwm = status_kib(c.pid, "VmHWM") / 1024
+        add("memory", Row("peak RSS (VmHWM), %s checkpoints, after the 64-connection queries "
+                          "(query cache on)" % human_n(self.meta_n), "tmpfs", "MiB", [hwm], None,
+                          None, ("max", 64), "< 64 MiB"))
         note("metadata queries: on the %s index of the index-scale step (tmpfs; these requests "
              "read the page cache and write nothing, so the disk would read the same); wrk "
-             "-t2 -c64 -d%ds; nginx serves a static file of the same size as ckptd's answer"
-             % (human_n(self.meta_n), secs))
-        c.stop()
-        self.servers.remove(c)
+             "-t2 -c64 -d%ds; nginx serves a static file of the same size as ckptd's answer. "
+             "ckptd runs with its defaults, so its HTTP threads answer a repeated query from the "
+             "query cache until the next write; the rows marked \"query cache off\" are a second "
+             "ckptd on a copy of the same index with --query-cache 0, where every request runs "
+             "its query (as each does right after a write)" % (human_n(self.meta_n), secs))
+        for d in (c, nc):
+            d.stop()
+            self.servers.remove(d)
+        shutil.rmtree(nc_data, ignore_errors=True)
 
     def rss_upload(self):
         size = self.rss_size
