@@ -813,7 +813,7 @@ void api_list(struct request *req)
         !opt_u63(req, "max_epoch", &q.has_max_epoch, &q.max_epoch))
         return;
 
-    struct qkey k;
+    struct qkey k = {.len = 0};
     qkey_make(req, &k, "list/%s/%d/%d/%s/%u/%s/%d:%" PRId64 "/%d:%" PRId64, q.run, (int)q.order,
               (int)q.desc, q.metric ? q.metric : "", q.limit,
               q.has_after ? param(req, "after") : "", (int)q.has_min_epoch, q.min_epoch,
@@ -888,7 +888,7 @@ void api_best(struct request *req)
     struct ckpt_record rec;
     const char *metric;
     bool maximize;
-    struct qkey k;
+    struct qkey k = {.len = 0};
     struct json j;
 
     if (!best_params(req, &metric, &maximize))
@@ -930,7 +930,7 @@ static bool latest_params(struct request *req)
 void api_latest(struct request *req)
 {
     struct ckpt_record rec;
-    struct qkey k;
+    struct qkey k = {.len = 0};
     struct json j;
 
     if (!latest_params(req))
