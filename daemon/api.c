@@ -126,6 +126,10 @@ static void qkey_make(struct request *req, struct qkey *k, const char *fmt, ...)
 static void qkey_make(struct request *req, struct qkey *k, const char *fmt, ...)
 {
     va_list ap;
+
+    k->len = 0;
+    if (!qcache_enabled())
+        return;
     va_start(ap, fmt);
     int n = vsnprintf(k->text, sizeof(k->text), fmt, ap);
     va_end(ap);

@@ -45,6 +45,11 @@ void qcache_configure(unsigned n)
     pthread_once(&key_once, key_init);
 }
 
+bool qcache_enabled(void)
+{
+    return slots > 0;
+}
+
 static uint64_t hash_of(const char *s, size_t len)
 {
     uint64_t h = 14695981039346656037u; /* FNV-1a */

@@ -22,6 +22,9 @@
 /* Slots per thread; 0 turns the cache off. Call before any lookup. */
 void qcache_configure(unsigned slots);
 
+/* False when the cache is off: callers need not build keys. */
+bool qcache_enabled(void);
+
 struct qcache_hit {
     const char *body; /* valid until this thread's next qcache_put */
     size_t len;
