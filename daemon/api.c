@@ -818,10 +818,12 @@ void api_list(struct request *req)
         return;
 
     struct qkey k = {.len = 0};
+    char after[CURSOR_MAX] = "";
+    if (q.has_after)
+        cursor_format(&q.after, after, sizeof(after)); /* as parsed: one spelling per cursor */
     qkey_make(req, &k, "list/%s/%d/%d/%s/%u/%s/%d:%" PRId64 "/%d:%" PRId64, q.run, (int)q.order,
-              (int)q.desc, q.metric ? q.metric : "", q.limit,
-              q.has_after ? param(req, "after") : "", (int)q.has_min_epoch, q.min_epoch,
-              (int)q.has_max_epoch, q.max_epoch);
+              (int)q.desc, q.metric ? q.metric : "", q.limit, after, (int)q.has_min_epoch,
+              q.min_epoch, (int)q.has_max_epoch, q.max_epoch);
     if (reply_kept(req, &k))
         return;
     json_init(&c.j, JSON_LIST_MAX);

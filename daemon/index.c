@@ -47,6 +47,7 @@ struct index {
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
     _Atomic uint64_t generation; /* commits on the writer, see index_generation */
+    bool wal;                    /* the journal really is a WAL (on_commit runs) */
 };
 
 #define WAL_AUTOCHECKPOINT_PAGES 1000 /* SQLite's default wal_autocheckpoint */
@@ -274,7 +275,28 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 
 uint64_t index_generation(struct index *ix)
 {
+    /* Without a WAL the hook never runs: a new number every time, so no
+     * answer is ever taken for current. */
+    if (!ix->wal)
+        return atomic_fetch_add_explicit(&ix->generation, 1, memory_order_acq_rel);
     return atomic_load_explicit(&ix->generation, memory_order_acquire);
+}
+
+/* True when the connection's journal mode is WAL (a file system without
+ * shared memory support leaves it in rollback mode). */
+static bool journal_is_wal(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    bool wal = false;
+
+    if (prepare(db, "PRAGMA journal_mode", &st) < 0)
+        return false;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        wal = mode && strcmp(mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    return wal;
 }
 
 int index_open(const char *path, unsigned readers, struct index **out)
@@ -301,6 +323,7 @@ int index_open(const char *path, unsigned readers, struct index **out)
         (r = migrate(ix->writer.db)) < 0)
         goto fail;
     sqlite3_wal_hook(ix->writer.db, on_commit, ix);
+    ix->wal = journal_is_wal(ix->writer.db);
     if ((r = quick_check(ix->writer.db)) < 0)
         goto fail;
     for (unsigned i = 0; i < readers; i++) {

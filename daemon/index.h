@@ -30,9 +30,11 @@ void index_close(struct index *ix);
 /* A number that changes after every write to the index this process makes
  * (insert, delete, pin, policy, verification, ...), by the time the writing
  * call returns. A reader that loads it before a query and finds it unchanged
- * later knows the query's answer still holds. It covers this process only:
- * the SQLite index has one writing process (the data directory's lock);
- * a shared backend must make it count every instance's writes. */
+ * later knows the query's answer still holds (where SQLite cannot keep a WAL,
+ * it changes on every call, so that nothing is ever taken for current). It
+ * covers this process only: the SQLite index has one writing process (the
+ * data directory's lock); a shared backend must make it count every
+ * instance's writes. */
 uint64_t index_generation(struct index *ix);
 
 /* 0 when the index answers a trivial query. */
