@@ -36,7 +36,8 @@ const struct config_key config_keys[] = {
     {"threads", CFG_INT, FIELD(threads), "4", 1, THREADS_MAX, NULL, false, false, "N",
      "HTTP event threads"},
     {"query-cache", CFG_INT, FIELD(query_cache), "64", 0, QCACHE_SLOTS_MAX, NULL, false, false, "N",
-     "answers to /best and listing queries each HTTP thread keeps until the next write; 0 = off"},
+     "answers to /best, /latest and listing queries each HTTP thread keeps until the next "
+     "write; 0 = off"},
     {"max-uploads", CFG_INT, FIELD(max_uploads), "64", 1, CONNECTION_LIMIT, NULL, true, false, "N",
      "concurrent uploads; more answer 503 with Retry-After"},
     {"max-uploads-per-ip", CFG_INT, FIELD(max_uploads_per_ip), "16", 1, CONNECTION_LIMIT, NULL,
