@@ -18,15 +18,20 @@ counter()
     curl -s --max-time 10 "$BASE/metrics" | awk -v n="ckptd_query_cache_$1_total" '$1 == n { print $2 }'
 }
 
+# shows PATH DESC JQ: GET PATH once; the answer satisfies JQ.
+shows()
+{
+    http GET "$1"
+    expect_json "$2" "$3"
+}
+
 # twice DESC PATH JQ: GET PATH twice; both answers satisfy JQ and the second is a cache hit.
 twice()
 {
     local h0
     h0=$(counter hits)
-    http GET "$2"
-    expect_json "$1" "$3"
-    http GET "$2"
-    expect_json "  ... asked again, the same" "$3"
+    shows "$2" "$1" "$3"
+    shows "$2" "  ... asked again, the same" "$3"
     check_eq "  ... and that answer came from the cache" $((h0 + 1)) "$(counter hits)"
 }
 
@@ -45,12 +50,10 @@ twice "a listing has it" "/v1/runs/q/checkpoints?limit=10" "[.checkpoints[].id] 
 
 upload q "epoch=2&loss=0.25&metric.acc=0.6" "$WORK/b"
 B=$(jbody .id)
-http GET /v1/runs/q/best
-expect_json "after an upload with a lower loss, best is the new checkpoint" ".id == $B"
-http GET /v1/runs/q/latest
-expect_json "  ... latest is the new one" ".id == $B"
-http GET "/v1/runs/q/checkpoints?limit=10"
-expect_json "  ... the listing has both" "[.checkpoints[].id] == [$A, $B]"
+shows /v1/runs/q/best "after an upload with a lower loss, best is the new checkpoint" ".id == $B"
+shows /v1/runs/q/latest "  ... latest is the new one" ".id == $B"
+shows "/v1/runs/q/checkpoints?limit=10" "  ... the listing has both" \
+    "[.checkpoints[].id] == [$A, $B]"
 
 # Every parameter is part of the question.
 twice "best by acc, max: A" "/v1/runs/q/best?metric=acc&mode=max" ".id == $A"
@@ -70,24 +73,20 @@ http GET /v1/runs/other/best
 expect_error "another run's best is its own (none)" 404 run_not_found
 
 http POST "/v1/checkpoints/$B/pin"
-http GET /v1/runs/q/best
-expect_json "after a pin, best shows pinned:true" ".id == $B and .pinned == true"
-http GET "/v1/runs/q/checkpoints?limit=10&order=desc"
-expect_json "  ... so does the listing" ".checkpoints[0].pinned == true"
+shows /v1/runs/q/best "after a pin, best shows pinned:true" ".id == $B and .pinned == true"
+shows "/v1/runs/q/checkpoints?limit=10&order=desc" "  ... so does the listing" \
+    ".checkpoints[0].pinned == true"
 http POST "/v1/checkpoints/$B/unpin"
-http GET /v1/runs/q/best
-expect_json "after an unpin, best shows pinned:false" ".id == $B and .pinned == false"
+shows /v1/runs/q/best "after an unpin, best shows pinned:false" ".id == $B and .pinned == false"
 
 http DELETE "/v1/checkpoints/$B"
 expect_status "B is deleted" 204
-http GET /v1/runs/q/best
-expect_json "after a delete, best is A again" ".id == $A"
-http GET /v1/runs/q/latest
-expect_json "  ... latest too" ".id == $A"
-http GET "/v1/runs/q/checkpoints?limit=10&order=desc"
-expect_json "  ... the listing has A alone" "[.checkpoints[].id] == [$A]"
-http GET "/v1/runs/q/checkpoints?limit=10&order_by=loss"
-expect_json "  ... by loss too" "[.checkpoints[].id] == [$A]"
+shows /v1/runs/q/best "after a delete, best is A again" ".id == $A"
+shows /v1/runs/q/latest "  ... latest too" ".id == $A"
+shows "/v1/runs/q/checkpoints?limit=10&order=desc" "  ... the listing has A alone" \
+    "[.checkpoints[].id] == [$A]"
+shows "/v1/runs/q/checkpoints?limit=10&order_by=loss" "  ... by loss too" \
+    "[.checkpoints[].id] == [$A]"
 
 # A blob found damaged while it is sent: A is flagged corrupt, and best skips it.
 upload q "epoch=3&loss=0.75" "$WORK/c"
@@ -100,8 +99,8 @@ best_is_c()
     curl -s --max-time 5 "$BASE/v1/runs/q/best" | jq -e ".id == $C" >/dev/null
 }
 check "once A is flagged corrupt, best is C" wait_for 10 best_is_c
-http GET "/v1/runs/q/checkpoints?limit=10"
-expect_json "  ... and the listing shows A corrupt" ".checkpoints[0].id == $A and .checkpoints[0].corrupt == true"
+shows "/v1/runs/q/checkpoints?limit=10" "  ... and the listing shows A corrupt" \
+    ".checkpoints[0].id == $A and .checkpoints[0].corrupt == true"
 
 # A retention policy deletes what it no longer keeps.
 for i in 4 5 6; do
@@ -110,8 +109,8 @@ done
 twice "run keep has three checkpoints" "/v1/runs/keep/checkpoints?limit=10" ".checkpoints | length == 3"
 http PUT /v1/runs/keep/policy -d '{"keep_last":1}'
 expect_json "a policy keeping the last one drops two" '.dropped | length == 2'
-http GET "/v1/runs/keep/checkpoints?limit=10"
-expect_json "  ... and the listing shows one left" '.checkpoints | length == 1'
+shows "/v1/runs/keep/checkpoints?limit=10" "  ... and the listing shows one left" \
+    '.checkpoints | length == 1'
 stop_ckptd "ckptd exits 0"
 
 # ---------------------------------------------------------------- many threads, many connections
