@@ -55,7 +55,6 @@ int store_open(const char *dir, unsigned readers, struct store **out)
         return -ENOMEM;
     pthread_mutex_init(&s->publish_lock, NULL);
     pthread_mutex_init(&s->commit_lock, NULL);
-    pthread_cond_init(&s->commit_cond, NULL);
     s->commit_tail = &s->commit_head;
     pthread_mutex_init(&s->space_lock, NULL);
     pthread_mutex_init(&s->policy_lock, NULL);
@@ -86,7 +85,6 @@ void store_close(struct store *s)
     blobstore_close(s->blobs);
     pthread_mutex_destroy(&s->publish_lock);
     pthread_mutex_destroy(&s->commit_lock);
-    pthread_cond_destroy(&s->commit_cond);
     pthread_mutex_destroy(&s->space_lock);
     pthread_mutex_destroy(&s->policy_lock);
     free(s);
@@ -96,8 +94,9 @@ void store_close(struct store *s)
 struct commit_req {
     struct blob_tmp *tmp;
     struct index_insert_item item;
-    bool created; /* the publish made the blob file (not a duplicate) */
-    bool done;    /* set, under commit_lock, once item.result is final */
+    bool created;        /* the publish made the blob file (not a duplicate) */
+    bool done;           /* set, under commit_lock, once item.result is final */
+    pthread_cond_t wake; /* signalled when done, or when it should lead */
     struct commit_req *next;
 };
 
@@ -212,7 +211,12 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
         return r;
     }
     /* Queue up; whoever finds no batch in progress commits everything
-     * queued (its own upload included) and hands over to the next. */
+     * queued (its own upload included) and hands over to the next. Only
+     * the uploads a batch carried, and the next leader, are woken; one
+     * condition variable for all woke every waiting upload after each
+     * batch (1 KiB uploads from 16 clients on tmpfs: 5.5-6.0 context
+     * switches per upload, 4.9-5.3 with one each). */
+    pthread_cond_init(&me.wake, NULL);
     pthread_mutex_lock(&s->commit_lock);
     *s->commit_tail = &me;
     /* me stays on this stack until done, and is off the queue by then. */
@@ -220,7 +224,7 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
     s->commit_tail = &me.next;
     while (!me.done) {
         if (s->committing) {
-            pthread_cond_wait(&s->commit_cond, &s->commit_lock);
+            pthread_cond_wait(&me.wake, &s->commit_lock);
             continue;
         }
         struct commit_req *v[COMMIT_BATCH_MAX];
@@ -237,12 +241,17 @@ int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *
         pthread_mutex_unlock(&s->commit_lock);
         commit_batch(s, v, n);
         pthread_mutex_lock(&s->commit_lock);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             v[i]->done = true; /* its thread may return as soon as we unlock */
+            if (v[i] != &me)
+                pthread_cond_signal(&v[i]->wake);
+        }
         s->committing = false;
-        pthread_cond_broadcast(&s->commit_cond);
+        if (s->commit_head) /* queued meanwhile: the first leads the next batch */
+            pthread_cond_signal(&s->commit_head->wake);
     }
     pthread_mutex_unlock(&s->commit_lock);
+    pthread_cond_destroy(&me.wake);
     return me.item.result;
 }
 

@@ -18,9 +18,9 @@ struct store {
     struct blobstore *blobs;
     struct index *index;
     pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
-    /* Group commit: uploads wait here while one of them commits a batch. */
+    /* Group commit: uploads queue here while one of them commits a batch;
+     * each waits on a condition variable of its own (see store_commit). */
     pthread_mutex_t commit_lock;
-    pthread_cond_t commit_cond;
     struct commit_req *commit_head, **commit_tail;
     bool committing;
     atomic_uint_fast64_t commit_batches, commit_uploads; /* for /metrics */
