@@ -7,8 +7,6 @@
 # without run (the sqlite3 CLI, as the bench's fixtures do) gets it from the trigger.
 . "$(dirname "$0")/../lib/harness.sh"
 need_daemon_binary
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 
 D=$(new_tmpdir)
 start_ckptd_on "$D" || bail "ckptd starts" "see diagnostics above"
@@ -29,25 +27,17 @@ stop_ckptd "ckptd exits 0 before the downgrade"
 # sql STATEMENTS...: run them on the index, one transaction; print the last one's rows.
 sql()
 {
-    "$PY" - "$D/index.db" "$@" <<'PYEOF'
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN")
-rows = []
-for s in sys.argv[2:]:
-    rows = c.execute(s).fetchall()
-c.execute("COMMIT")
-for r in rows:
-    print("|".join(str(x) for x in r))
-PYEOF
+    index_sql "$D/index.db" "$@"
 }
 
-check_eq "a new index is at schema version 7" 7 "$(sql 'PRAGMA user_version')"
+check_eq "a new index is at schema version 8" 8 "$(sql 'PRAGMA user_version')"
 check_eq "ckptd wrote the run into every metric row" 0 \
     "$(sql 'SELECT count(*) FROM metrics m JOIN checkpoints c ON c.id = m.checkpoint_id WHERE m.run IS NOT c.run')"
 
-# Back to version 6, as an index written before this migration looks.
-sql "DROP TRIGGER metrics_run" "DROP INDEX metrics_run_name_value" \
+# Back to version 6, as an index written before this migration looks: undo 008, then 007.
+sql "DROP INDEX checkpoints_sha256_run" "CREATE INDEX checkpoints_sha256 ON checkpoints (sha256)" \
+    "CREATE INDEX checkpoints_run_sha256 ON checkpoints (run, sha256)" \
+    "DROP TRIGGER metrics_run" "DROP INDEX metrics_run_name_value" \
     "ALTER TABLE metrics DROP COLUMN run" "CREATE INDEX metrics_name_value ON metrics (name, value)" \
     "PRAGMA user_version = 6" >/dev/null 2>"$WORK/down.err" ||
     bail "the index goes back to version 6" "$(cat "$WORK/down.err")"
@@ -56,7 +46,7 @@ check_eq "the downgraded metrics table has no run column" 0 \
 
 start_ckptd_on "$D" || bail "ckptd starts on a version 6 index" "see diagnostics above"
 stop_ckptd "ckptd exits 0 after migrating"
-check_eq "after startup the index is at version 7" 7 "$(sql 'PRAGMA user_version')"
+check_eq "after startup the index is at version 8" 8 "$(sql 'PRAGMA user_version')"
 check_eq "the migration filled in every metric row's run (9 rows)" "9|0" \
     "$(sql 'SELECT count(*), sum(m.run IS NOT c.run) FROM metrics m JOIN checkpoints c ON c.id = m.checkpoint_id')"
 check_eq "the (run, name, value) index replaced the (name, value) one" "metrics_run_name_value" \

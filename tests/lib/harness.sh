@@ -466,6 +466,25 @@ rand_file()
     head -c "$2" /dev/urandom >"$1"
 }
 
+# index_sql DB STATEMENTS...: run the statements on the index file DB (ckptd stopped) in one
+# transaction, with Python's sqlite3 module; print the last one's rows, columns joined by "|".
+index_sql()
+{
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    "$py" - "$@" <<'PYEOF'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN")
+rows = []
+for s in sys.argv[2:]:
+    rows = c.execute(s).fetchall()
+c.execute("COMMIT")
+for r in rows:
+    print("|".join(str(x) for x in r))
+PYEOF
+}
+
 # blob_path HEX: where the contract stores a blob.
 blob_path()
 {
