@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Connections are accepted by ckptd's accept thread and handed to libmicrohttpd's thread pool
+# (server.c acceptor). The documented limits still hold through that path: 200 connections per
+# client address, further ones from it refused at once while other addresses are served; a
+# refused client can connect again once one of its connections closes; 64 keep-alive connections
+# opened at once are all served; and after SIGTERM new connections fail at once.
+. "$(dirname "$0")/../lib/harness.sh"
+need_daemon_binary
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
+start_ckptd || bail "ckptd starts"
+PORT=${BASE##*:}
+
+# conns.py PORT: drives the connection checks and prints one "name value" line per figure.
+cat >"$WORK/conns.py" <<'PYEOF'
+import socket, sys, time
+
+port = int(sys.argv[1])
+
+
+def connect(src="127.0.0.1"):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def answers(s):
+    """Whether the connection answers a GET /healthz with 200 (keep-alive)."""
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        while len(body) < length:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            body += chunk
+        return head.startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+# 200 connections from 127.0.0.1, each answering.
+held = [connect() for _ in range(200)]
+print("held_answer", sum(answers(s) for s in held))
+# The 201st is closed by the server without an answer.
+extra = connect()
+print("extra_answers", int(answers(extra)))
+extra.close()
+# Another address is served meanwhile.
+other = connect("127.0.0.2")
+print("other_answers", int(answers(other)))
+other.close()
+# One of the 200 closes: a new connection from 127.0.0.1 is served again (the server counts the
+# close when it notices it, so allow it a moment).
+held.pop().close()
+ok = 0
+for _ in range(50):
+    s = connect()
+    if answers(s):
+        ok = 1
+        s.close()
+        break
+    s.close()
+    time.sleep(0.1)
+print("after_close_answers", ok)
+for s in held:
+    s.close()
+
+# 64 connections opened at once, then each asked 20 times in turn: every answer arrives.
+burst = [connect() for _ in range(64)]
+print("burst_answers", sum(answers(s) for _ in range(20) for s in burst))
+for s in burst:
+    s.close()
+PYEOF
+
+"$PY" "$WORK/conns.py" "$PORT" >"$WORK/conns.out" 2>"$WORK/conns.err" ||
+    bail "the connection script runs" "$(head -c 400 "$WORK/conns.err")"
+fig()
+{
+    awk -v n="$1" '$1 == n { print $2 }' "$WORK/conns.out"
+}
+check_eq "200 connections from one address are all served" 200 "$(fig held_answer)"
+check_eq "the 201st connection from that address is refused without an answer" 0 \
+    "$(fig extra_answers)"
+check_eq "another address is served while the first is at its limit" 1 "$(fig other_answers)"
+check_eq "after one of the 200 closes, the address is served again" 1 "$(fig after_close_answers)"
+check_eq "64 connections opened at once: all 1280 requests answered" 1280 "$(fig burst_answers)"
+http GET /healthz
+check_eq "the daemon still answers afterwards" 200 "$STATUS"
+
+# After SIGTERM, the listening socket is closed: a new connection fails at once.
+signal_ckptd TERM
+await_ckptd_exit "ckptd exits 0 on SIGTERM"
+T0=$(date +%s%N)
+"$PY" -c "
+import socket, sys
+s = socket.socket(); s.settimeout(5)
+try:
+    s.connect(('127.0.0.1', $PORT)); sys.exit(1)
+except ConnectionRefusedError:
+    sys.exit(0)
+" && refused=yes || refused=no
+check_eq "a connection after the stop is refused" yes "$refused"
+check "and refused within 1 s" [ $(( ($(date +%s%N) - T0) / 1000000 )) -lt 1000 ]
+
+harness_exit
