@@ -954,7 +954,7 @@ static void *acceptor(void *arg)
     int64_t last_complaint_ms = 0;
 
     for (;;) {
-        int timeout = -1;
+        int waiting = 0;
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd =
@@ -973,9 +973,9 @@ static void *acceptor(void *arg)
                 log_error("cannot accept a connection: %s", strerror(errno));
                 last_complaint_ms = mono_ms();
             }
-            timeout = 100;
+            waiting = 1; /* the listening socket stays readable: wait on stop alone */
         }
-        if (poll(p, 2, timeout) < 0 && errno != EINTR)
+        if (poll(p + waiting, 2 - (nfds_t)waiting, waiting ? 100 : -1) < 0 && errno != EINTR)
             log_error("accept thread: poll: %s", strerror(errno));
         if (p[1].revents)
             break;

@@ -123,7 +123,7 @@ check "and refused within 1 s" [ $(( ($(date +%s%N) - T0) / 1000000 )) -lt 1000 
 # go to connections. Connections past that wait in the backlog while the accept thread retries
 # (and logs why); once the answered ones close, the waiting ones are served too.
 cat >"$WORK/fdlimit.py" <<'PYEOF'
-import select, socket, sys, time
+import os, select, socket, sys, time
 
 port = int(sys.argv[1])
 conns = []
@@ -148,6 +148,17 @@ def answered(socks, secs):
 
 first = answered(list(conns), 3)
 print("first", len(first))
+
+
+def cpu_ms(pid):
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+
+
+# While connections wait, the daemon retries, it does not spin.
+c0 = cpu_ms(sys.argv[2])
+time.sleep(1)
+print("waiting_cpu_ms", cpu_ms(sys.argv[2]) - c0)
 # Close what was served, and each time the next ones get in.
 rest, served, batch = [s for s in conns if s not in first], 0, first
 while rest and batch:
@@ -159,12 +170,15 @@ while rest and batch:
 print("rest", served)
 PYEOF
 CKPTD_WRAPPER="prlimit --nofile=64:64" start_ckptd || bail "ckptd starts with 64 file descriptors"
-"$PY" "$WORK/fdlimit.py" "$PORT" >"$WORK/fd.out" 2>"$WORK/fd.err" ||
+"$PY" "$WORK/fdlimit.py" "$PORT" "$CKPTD_PID" >"$WORK/fd.out" 2>"$WORK/fd.err" ||
     bail "the descriptor-limit script runs" "$(head -c 400 "$WORK/fd.err")"
 FIRST=$(awk '$1 == "first" { print $2 }' "$WORK/fd.out")
 check_match "out of descriptors, some of 60 connections are served at once (got $FIRST)" \
     '[1-9][0-9]?' "$FIRST"
 check "and not all of them: the others wait" [ "${FIRST:-60}" -lt 60 ]
+WAIT_CPU=$(awk '$1 == "waiting_cpu_ms" { print $2 }' "$WORK/fd.out")
+check "while they wait, the daemon uses under 200 ms of CPU a second (used $WAIT_CPU)" \
+    [ "${WAIT_CPU:-1000}" -lt 200 ]
 check_eq "the waiting connections are served as the served ones close" $((60 - ${FIRST:-0})) \
     "$(awk '$1 == "rest" { print $2 }' "$WORK/fd.out")"
 check_match "the log says why connections wait" \
