@@ -62,6 +62,7 @@ struct server {
     struct app *app;
     int listen_fd;   /* ours: the accept thread hands connections to mhd */
     int accept_stop; /* eventfd: server_stop ends the accept thread */
+    atomic_bool accept_stopping;
     pthread_t acceptor;
     bool acceptor_started;
     atomic_int inflight;   /* requests begun and not yet completed */
@@ -918,8 +919,9 @@ static int listen_on(const struct addrinfo *ai, int *out)
     return 0;
 }
 
-/* accept(2) errors that belong to one client (it went away, or its network
- * did); Linux reports them from accept, and the next call may succeed. */
+/* accept(2) errors that belong to one client (it went away, its network
+ * did, or a firewall rule refused it: EPERM); Linux reports them from
+ * accept, and the next call may succeed. */
 static bool transient_accept_error(int e)
 {
     switch (e) {
@@ -933,7 +935,7 @@ static bool transient_accept_error(int e)
     case EHOSTUNREACH:
     case EOPNOTSUPP:
     case ENETUNREACH:
-    case EPERM: /* a firewall rule */ return true;
+    case EPERM: return true;
     default: return false;
     }
 }
@@ -953,7 +955,9 @@ static void *acceptor(void *arg)
                           {.fd = srv->accept_stop, .events = POLLIN}};
     int64_t last_complaint_ms = 0;
 
-    for (;;) {
+    /* The flag, not only the eventfd: a stream of connections would keep
+     * the loop from ever polling. */
+    while (!atomic_load(&srv->accept_stopping)) {
         int waiting = 0;
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
@@ -1107,6 +1111,7 @@ static void stop_accepting(struct server *srv)
     uint64_t one = 1;
 
     if (srv->acceptor_started) {
+        atomic_store(&srv->accept_stopping, true);
         ssize_t n = write(srv->accept_stop, &one, sizeof(one));
         (void)n; /* an eventfd write of 1 fails only on overflow */
         pthread_join(srv->acceptor, NULL);
