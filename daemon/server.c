@@ -1092,6 +1092,7 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
         goto fail;
     }
     srv->acceptor_started = true;
+    pthread_setname_np(srv->acceptor, "ckptd-accept"); /* as MHD names its own "MHD-worker" */
     if (pthread_create(&srv->watchdog, NULL, watchdog, srv) == 0)
         srv->watchdog_started = true;
     else
