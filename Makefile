@@ -9,8 +9,8 @@ DEB_DEPS   := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev \
               man-db groff-base binutils nginx-light
 # Wanted by the test suite, not required: without them the torch tests say SKIPPED, the
 # slow-client and soak tests use their Python stand-ins, and 130_deploy skips
-# `systemd-analyze verify`.
-OPT_DEPS   := python3-torch wrk slowhttptest systemd
+# `systemd-analyze verify`; without strace the syscall tests say SKIPPED.
+OPT_DEPS   := python3-torch wrk slowhttptest systemd strace
 VERSION    := 0.1.0
 SOVERSION  := 0
 PREFIX     ?= /usr/local

@@ -600,7 +600,7 @@ void api_upload_begin(struct request *req)
         return;
     }
     /* A body longer than it stated is cut off like one over --max-upload. */
-    r = upload_new(app->store->blobs, stated ? stated : app->max_upload, &u);
+    r = upload_new(app->store->blobs, stated ? stated : app->max_upload, known ? length : 0, &u);
     if (r < 0) {
         if (known)
             store_space_release(app->store, length);

@@ -9,17 +9,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "ckpt_limits.h"
 #include "digest.h"
 #include "failpoint.h"
+
+/* Early writeback (see blob_tmp_write): ranges of temp files whose pages
+ * should start on their way to the disk, each with a descriptor of its own
+ * so the temp file may be closed meanwhile. */
+struct wb_range {
+    int fd;
+    off_t off, len;
+};
 
 struct blobstore {
     char *dir;    /* the data directory */
@@ -29,12 +40,23 @@ struct blobstore {
     atomic_ullong sync_failures; /* fsync/fdatasync calls that failed */
     int tmp_fd;                  /* DIR/tmp */
     atomic_ullong seq;           /* names temp files */
+    /* The writeback thread and its queue; running false on a file system
+     * without a disk behind it (tmpfs), or when the thread did not start. */
+    bool wb_running, wb_stop;
+    pthread_t wb_thread;
+    pthread_mutex_t wb_lock;
+    pthread_cond_t wb_more;
+    struct wb_range wb_queue[WRITEBACK_QUEUE];
+    unsigned wb_head, wb_count;
 };
 
 struct blob_tmp {
     struct blobstore *bs;
     int fd;
-    char name[32]; /* within tmp/ */
+    uint64_t written; /* bytes appended so far */
+    uint64_t kicked;  /* writeback was asked for [0, kicked) */
+    bool allocated;   /* its blocks were allocated up front */
+    char name[32];    /* within tmp/ */
 };
 
 static int mkdir_at(int dirfd, const char *name)
@@ -90,6 +112,84 @@ static int sweep_tmp(struct blobstore *bs)
     return 0;
 }
 
+/* The writeback thread: start writing each queued range to the disk
+ * (SYNC_FILE_RANGE_WRITE does not wait for it), so the upload's final
+ * fdatasync finds little left to do. It runs here, not on the event thread
+ * that wrote the bytes: starting writeback can wait on the block layer's
+ * throttling and on the file system's block allocation, and an event
+ * thread that waits stalls every connection it serves. */
+static void *writeback(void *arg)
+{
+    struct blobstore *bs = arg;
+
+    pthread_mutex_lock(&bs->wb_lock);
+    for (;;) {
+        while (!bs->wb_count && !bs->wb_stop)
+            pthread_cond_wait(&bs->wb_more, &bs->wb_lock);
+        if (!bs->wb_count)
+            break; /* stopping, and nothing left */
+        struct wb_range w = bs->wb_queue[bs->wb_head];
+        bs->wb_head = (bs->wb_head + 1) % WRITEBACK_QUEUE;
+        bs->wb_count--;
+        pthread_mutex_unlock(&bs->wb_lock);
+        if (!bs->wb_stop)
+            (void)sync_file_range(w.fd, w.off, w.len, SYNC_FILE_RANGE_WRITE);
+        close(w.fd);
+        pthread_mutex_lock(&bs->wb_lock);
+    }
+    pthread_mutex_unlock(&bs->wb_lock);
+    return NULL;
+}
+
+/* Whether the file system under fd keeps its data in memory only, where
+ * writeback and preallocation buy nothing (preallocating would zero pages). */
+static bool in_memory(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
+static void writeback_start(struct blobstore *bs)
+{
+    if (in_memory(bs->tmp_fd))
+        return;
+    bs->wb_running = pthread_create(&bs->wb_thread, NULL, writeback, bs) == 0;
+    if (bs->wb_running)
+        pthread_setname_np(bs->wb_thread, "ckptd-writeback");
+}
+
+/* Queue [off, off + len) of fd for writeback; dropped when the queue is
+ * full or no descriptor is left, since the final fdatasync writes it all
+ * anyway. */
+static void writeback_queue(struct blobstore *bs, int fd, uint64_t off, uint64_t len)
+{
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return;
+    pthread_mutex_lock(&bs->wb_lock);
+    if (bs->wb_count < WRITEBACK_QUEUE && !bs->wb_stop) {
+        bs->wb_queue[(bs->wb_head + bs->wb_count++) % WRITEBACK_QUEUE] =
+            (struct wb_range){dup_fd, (off_t)off, (off_t)len};
+        dup_fd = -1;
+        pthread_cond_signal(&bs->wb_more);
+    }
+    pthread_mutex_unlock(&bs->wb_lock);
+    if (dup_fd >= 0)
+        close(dup_fd);
+}
+
+static void writeback_stop(struct blobstore *bs)
+{
+    if (bs->wb_running) {
+        pthread_mutex_lock(&bs->wb_lock);
+        bs->wb_stop = true;
+        pthread_cond_signal(&bs->wb_more);
+        pthread_mutex_unlock(&bs->wb_lock);
+        pthread_join(bs->wb_thread, NULL);
+        bs->wb_running = false;
+    }
+}
+
 int blobstore_open(const char *dir, struct blobstore **out)
 {
     struct blobstore *bs = calloc(1, sizeof(*bs));
@@ -98,6 +198,8 @@ int blobstore_open(const char *dir, struct blobstore **out)
     if (!bs)
         return -ENOMEM;
     bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
+    pthread_mutex_init(&bs->wb_lock, NULL);
+    pthread_cond_init(&bs->wb_more, NULL);
     bs->dir = strdup(dir);
     if (!bs->dir) {
         r = -ENOMEM;
@@ -120,6 +222,7 @@ int blobstore_open(const char *dir, struct blobstore **out)
     r = sweep_tmp(bs);
     if (r < 0)
         goto fail;
+    writeback_start(bs);
     bs->dir_fd = dfd;
     blobstore_keep_reserve(bs); /* best effort: a full disk starts without */
     *out = bs;
@@ -135,6 +238,9 @@ void blobstore_close(struct blobstore *bs)
 {
     if (!bs)
         return;
+    writeback_stop(bs);
+    pthread_cond_destroy(&bs->wb_more);
+    pthread_mutex_destroy(&bs->wb_lock);
     if (bs->blobs_fd >= 0)
         close(bs->blobs_fd);
     if (bs->tmp_fd >= 0)
@@ -145,7 +251,7 @@ void blobstore_close(struct blobstore *bs)
     free(bs);
 }
 
-int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
+int blobstore_tmp_new(struct blobstore *bs, uint64_t size, struct blob_tmp **out)
 {
     struct blob_tmp *t = calloc(1, sizeof(*t));
     if (!t)
@@ -160,6 +266,16 @@ int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out)
             openat(bs->tmp_fd, t->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd >= 0) {
             failpoint("temp-open-crash");
+            /* Allocate the blocks now, on an event thread but once: left
+             * to the writeback thread, allocating (which can wait to read
+             * the disk's free-space bitmaps) holds the file's block map,
+             * and the event thread writing the next pieces stalls on it
+             * (ext4: /best during five uploads, worst case 120-520 ms
+             * against 35-110 without early writeback). So only an upload
+             * of stated size on a file system that preallocates gets
+             * early writeback. */
+            if (bs->wb_running && size >= PREALLOCATE_MIN)
+                t->allocated = fallocate(t->fd, 0, 0, (off_t)size) == 0;
             *out = t;
             return 0;
         }
@@ -183,6 +299,16 @@ int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len)
         }
         p += n;
         len -= (size_t)n;
+        t->written += (uint64_t)n;
+    }
+    /* Start writing each WRITEBACK_CHUNK of whole pages to the disk while
+     * the rest arrives. Otherwise nothing leaves the page cache before the
+     * fdatasync at the end (a GB fits under the kernel's dirty limits), and
+     * an upload to the disk takes receiving time plus writing time. */
+    uint64_t end = t->written & ~(uint64_t)(WRITEBACK_ALIGN - 1);
+    if (t->allocated && end - t->kicked >= WRITEBACK_CHUNK) {
+        writeback_queue(t->bs, t->fd, t->kicked, end - t->kicked);
+        t->kicked = end;
     }
     return 0;
 }
@@ -814,6 +940,8 @@ int blobstore_open_existing(const char *dir, struct blobstore **out)
     if (!bs)
         return -ENOMEM;
     bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
+    pthread_mutex_init(&bs->wb_lock, NULL);
+    pthread_cond_init(&bs->wb_more, NULL);
     bs->dir = strdup(dir);
     if (!bs->dir) {
         r = -ENOMEM;

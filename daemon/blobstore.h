@@ -25,14 +25,16 @@ int blobstore_open(const char *dir, struct blobstore **out);
 /* Close; NULL is a no-op. Temp files still open are the caller's to discard. */
 void blobstore_close(struct blobstore *bs);
 
-/* A new temp file for an incoming upload. Thread-safe. */
-int blobstore_tmp_new(struct blobstore *bs, struct blob_tmp **out);
+/* A new temp file for an incoming upload of size bytes (0: not known),
+ * for which a disk-backed store may allocate space up front. Thread-safe. */
+int blobstore_tmp_new(struct blobstore *bs, uint64_t size, struct blob_tmp **out);
 
 /* mkdir -p dir (mode 0750): the data directory, a backup's destination.
  * 0 or a negative errno. */
 int blobstore_mkdirs(const char *dir);
 
-/* Append len bytes; -ENOSPC, -EIO etc. on failure. */
+/* Append len bytes; -ENOSPC, -EIO etc. on failure. On a disk, the bytes
+ * start on their way to it (without waiting) as they accumulate. */
 int blob_tmp_write(struct blob_tmp *t, const void *buf, size_t len);
 
 /* Read back up to len bytes at off of what was written; returns the count

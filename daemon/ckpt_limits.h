@@ -62,6 +62,10 @@
     (8u << 20)                        /* bodies past this are hashed on a thread                   \
                                        * of their own, reading the temp file back */
 #define HASH_READ_BUF (256u << 10)    /* that thread's read size */
+#define WRITEBACK_CHUNK (8u << 20)    /* on a disk, start writing an upload out per */
+#define WRITEBACK_ALIGN 4096u         /* this much, in whole pages of this size */
+#define WRITEBACK_QUEUE 64            /* ranges waiting for the writeback thread */
+#define PREALLOCATE_MIN (8u << 20)    /* stated sizes from this get blocks up front */
 #define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10 /* in-flight requests get this long on SIGTERM */

@@ -26,7 +26,7 @@
 #include "failpoint.h"
 #include "log.h"
 
-int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
+int upload_new(struct blobstore *bs, uint64_t limit, uint64_t size, struct upload **out)
 {
     struct upload *u = calloc(1, sizeof(*u));
     int r;
@@ -41,7 +41,7 @@ int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out)
         r = -ENOMEM;
         goto fail;
     }
-    if ((r = blobstore_tmp_new(bs, &u->tmp)) < 0)
+    if ((r = blobstore_tmp_new(bs, size, &u->tmp)) < 0)
         goto fail;
     *out = u;
     return 0;

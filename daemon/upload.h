@@ -49,9 +49,10 @@ struct upload {
     char digest_hex[SHA256_HEX_LEN + 1];
 };
 
-/* Start an upload into a new temp file of bs; metadata is filled in later
- * by the caller. */
-int upload_new(struct blobstore *bs, uint64_t limit, struct upload **out);
+/* Start an upload of at most limit bytes into a new temp file of bs; size
+ * is what the client said it sends (0: not said). Metadata is filled in
+ * later by the caller. */
+int upload_new(struct blobstore *bs, uint64_t limit, uint64_t size, struct upload **out);
 
 /* Hash and store one body piece. -EFBIG when the body grows past the
  * limit (the caller closes the connection). A storage failure is kept in
