@@ -59,14 +59,15 @@
 #define UPLOAD_MIN_RATE 1024    /* this many bytes/s over each window */
 #define DEFAULT_MAX_UPLOADS 64  /* concurrent uploads; more answer 503 */
 #define HASH_PIPELINE_MIN                                                                          \
-    (8u << 20)                        /* bodies past this are hashed on a thread                   \
-                                       * of their own, reading the temp file back */
-#define HASH_READ_BUF (256u << 10)    /* that thread's read size */
-#define WRITEBACK_CHUNK (8u << 20)    /* on a disk, start writing an upload out per */
-#define WRITEBACK_ALIGN 4096u         /* this much, in whole pages of this size */
-#define WRITEBACK_QUEUE 64            /* ranges waiting for the writeback thread */
-#define PREALLOCATE_MIN (8u << 20)    /* stated sizes from this get blocks up front */
-#define DEFAULT_MAX_UPLOADS_PER_IP 16 /* the same from one client address */
+    (8u << 20)                          /* bodies past this are hashed on a thread                 \
+                                         * of their own, reading the temp file back */
+#define HASH_READ_BUF (256u << 10)      /* that thread's read size */
+#define WRITEBACK_CHUNK (8u << 20)      /* on a disk, start writing an upload out per */
+#define WRITEBACK_ALIGN 4096u           /* this much, in whole pages of this size */
+#define WRITEBACK_QUEUE 64              /* ranges waiting for the writeback thread */
+#define PREALLOCATE_MIN (8u << 20)      /* stated sizes from this get blocks up front, */
+#define PREALLOCATE_WINDOW (256u << 20) /* this much at a time ahead of the writes */
+#define DEFAULT_MAX_UPLOADS_PER_IP 16   /* the same from one client address */
 #define WATCHDOG_PERIOD_MS 500
 #define SHUTDOWN_GRACE_S 10 /* in-flight requests get this long on SIGTERM */
 #define DB_BUSY_TIMEOUT_MS 10000

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Early writeback of large uploads to a disk, watched with strace on the running daemon:
 # - an upload of stated size (Content-Length, or X-Checkpoint-Size on a chunked body) of 8 MiB or
-#   more gets its blocks allocated up front (one fallocate of that size), and the writeback
-#   thread starts each further 8 MiB of whole pages on its way to the disk (sync_file_range
-#   SYNC_FILE_RANGE_WRITE over consecutive ranges, never past the size);
+#   more gets its blocks allocated before its first byte (one fallocate FALLOC_FL_KEEP_SIZE of
+#   that size), and the writeback thread starts each further 8 MiB of whole pages on its way to
+#   the disk (sync_file_range SYNC_FILE_RANGE_WRITE over consecutive ranges, within the size);
 # - a smaller upload, or one of unstated size, gets neither;
 # - a failed fallocate (ENOSPC injected) or sync_file_range (EIO injected) changes nothing a
 #   client sees: 201, the bytes download intact, nothing left in tmp/, fsck clean;
@@ -16,19 +16,30 @@ if ! command -v strace >/dev/null; then
     harness_exit
 fi
 
-# The data directory must be on a disk: $WORK may be a tmpfs.
-on_disk() { case $(stat -f -c %T "$1" 2>/dev/null) in tmpfs | ramfs | "") return 1 ;; esac; }
+# The data directory must be on a disk that preallocates ($WORK may be a tmpfs); outside $WORK,
+# test_cleanup removes it.
 DISK=""
+SHM=""
+test_cleanup()
+{
+    [ -z "$DISK" ] || rm -rf "$DISK"
+    [ -z "$SHM" ] || rm -rf "$SHM"
+}
+on_disk() { case $(stat -f -c %T "$1" 2>/dev/null) in tmpfs | ramfs | "") return 1 ;; esac; }
 for parent in "$WORK" /var/tmp "$PWD"; do
-    if [ -d "$parent" ] && [ -w "$parent" ] && on_disk "$parent"; then
-        DISK=$(mktemp -d "$parent/ckptd-wb.XXXXXX") && break
+    [ -d "$parent" ] && [ -w "$parent" ] && on_disk "$parent" || continue
+    DISK=$(mktemp -d "$parent/ckptd-wb.XXXXXX") || continue
+    if fallocate -l 8M "$DISK/probe" 2>/dev/null; then
+        rm -f "$DISK/probe"
+        break
     fi
+    rm -rf "$DISK"
+    DISK=""
 done
 if [ -z "$DISK" ]; then
-    skip "early writeback" "SKIPPED: no writable directory on a disk file system"
+    skip "early writeback" "SKIPPED: no writable directory on a disk file system with fallocate"
     harness_exit
 fi
-trap 'rm -rf "$DISK"' EXIT
 
 MiB=1048576
 rand_file "$WORK/big" $((40 * MiB))
@@ -52,28 +63,39 @@ traced()
         shift
     done
     shift
+    local threads
+    threads=$(ls /proc/"$CKPTD_PID"/task | wc -l)
     : >"$WORK/strace.err"
-    strace -f -qq -p "$CKPTD_PID" -e trace=fallocate,sync_file_range "${opts[@]}" \
+    strace -f -p "$CKPTD_PID" -e trace=fallocate,sync_file_range "${opts[@]}" \
         -o "$WORK/trace" 2>"$WORK/strace.err" &
     SPID=$!
-    for i in $(seq 1 100); do # until it says it is attached, or 2 s
-        [ -s "$WORK/trace" ] || grep -q attached "$WORK/strace.err" && break
+    for i in $(seq 1 250); do # until it says each thread is attached, or 5 s
+        [ "$(grep -c attached "$WORK/strace.err")" -ge "$threads" ] && break
+        running "$SPID" || break
         sleep 0.02
     done
-    sleep 0.3
     "$@"
-    # The writeback thread works after the 201: let it drain.
-    sleep 0.5
+    # The writeback thread may still work after the 201: wait until its calls stop coming and
+    # none is in progress (or 10 s).
+    local before=-1 now
+    for i in $(seq 1 50); do
+        now=$(calls sync_file_range)
+        [ "$now" = "$before" ] && [ "$(grep -c '<unfinished' "$WORK/trace")" = \
+            "$(grep -c 'resumed>' "$WORK/trace")" ] && break
+        before=$now
+        sleep 0.2
+    done
     safe_kill INT "$SPID" strace
     reap "$SPID" 10
 }
 
+# calls NAME: how many NAME calls the trace shows (a call split by another thread's counts once).
 calls() { grep -c "$1(" "$WORK/trace"; }
 # fallocs: "COUNT: MODE OFFSET LEN = RESULT" of the traced fallocate calls.
 fallocs()
 {
     printf '%s: %s' "$(calls fallocate)" "$(sed -nE \
-        's/.*fallocate\([^,]*, ([0-9]+), ([0-9]+), ([0-9]+)\) += (-?[0-9]+).*/\1 \2 \3 = \4/p' \
+        's/.*fallocate\([^,]*, ([A-Z_|0-9]+), ([0-9]+), ([0-9]+)\) += (-?[0-9]+).*/\1 \2 \3 = \4/p' \
         "$WORK/trace" | tr '\n' ' ' | sed 's/ $//')"
 }
 
@@ -87,10 +109,10 @@ fi
 check_eq "40 MiB with Content-Length: 201" 201 "$STATUS"
 ID=$(jbody .id)
 check_eq "40 MiB: one fallocate of the stated size, which succeeded" \
-    "1: 0 0 $((40 * MiB)) = 0" "$(fallocs)"
-# Each range: sync_file_range(FD, OFF, LEN, SYNC_FILE_RANGE_WRITE) = 0.
-ranges=$(grep -o 'sync_file_range([^)]*)' "$WORK/trace" |
-    sed -E 's/sync_file_range\([^,]*, ([0-9]+), ([0-9]+), ([A-Z_|]+)\)/\1 \2 \3/')
+    "1: FALLOC_FL_KEEP_SIZE 0 $((40 * MiB)) = 0" "$(fallocs)"
+# Each range: sync_file_range(FD, OFF, LEN, FLAGS ...: "OFF LEN FLAGS".
+ranges=$(grep -oE 'sync_file_range\([^,]*, [0-9]+, [0-9]+, [A-Z_|]+' "$WORK/trace" |
+    sed -E 's/sync_file_range\([^,]*, ([0-9]+), ([0-9]+), ([A-Z_|]+)/\1 \2 \3/')
 n=$(printf '%s\n' "$ranges" | grep -c .)
 check "40 MiB: the writeback thread was asked for at least 4 ranges ($n)" [ "$n" -ge 4 ]
 check_eq "40 MiB: every range SYNC_FILE_RANGE_WRITE only, whole pages, back to back from 0, within the size" \
@@ -109,7 +131,7 @@ traced -- upload wb "epoch=2" "$WORK/big2" -H "Transfer-Encoding: chunked" \
     -H "X-Checkpoint-Size: $((24 * MiB + 12345))"
 check_eq "chunked, X-Checkpoint-Size: 201" 201 "$STATUS"
 check_eq "chunked, X-Checkpoint-Size: one fallocate of the stated size" \
-    "1: 0 0 $((24 * MiB + 12345)) = 0" "$(fallocs)"
+    "1: FALLOC_FL_KEEP_SIZE 0 $((24 * MiB + 12345)) = 0" "$(fallocs)"
 check "chunked, X-Checkpoint-Size: writeback ranges asked for" [ "$(calls sync_file_range)" -ge 2 ]
 check_eq "chunked, X-Checkpoint-Size: downloads intact" "$SHA2" \
     "$(http GET "/v1/checkpoints/$(jbody .id)/blob" && sha256_hex "$RESP_BODY")"
@@ -149,7 +171,6 @@ check_eq "fsck finds the data directory clean" 0 "$?"
 # 5. tmpfs: no thread, no fallocate.
 if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
     SHM=$(mktemp -d /dev/shm/ckptd-wb.XXXXXX)
-    trap 'rm -rf "$DISK" "$SHM"' EXIT
     start_ckptd_on "$SHM" || bail "ckptd starts on $SHM"
     check "on tmpfs, no ckptd-writeback thread" bash -c "! grep -qx ckptd-writeback /proc/$CKPTD_PID/task/*/comm"
     traced -- upload wb "epoch=1" "$WORK/big"
