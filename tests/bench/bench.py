@@ -1208,9 +1208,9 @@ class Bench:
         L.append("")
         for _s, r in ROWS:
             if r.b:
-                L.append("- %s (%s, %s): %s" % (r.scenario, r.fs, r.unit, "; ".join(
-                    "%s / %s (%s)" % (fmt(x), fmt(y), fmt(x / y) if y else "—")
-                    for x, y in zip(r.a, r.b))))
+                rounds = "; ".join("%s / %s (%s)" % (fmt(x), fmt(y), fmt(x / y) if y else "—")
+                                   for x, y in zip(r.a, r.b))
+                L.append("- %s (%s, %s) vs %s: %s" % (r.scenario, r.fs, r.unit, r.b_label, rounds))
         L.append("")
         L.append("## Notes")
         L.append("")
