@@ -63,14 +63,13 @@ traced()
         shift
     done
     shift
-    local threads
-    threads=$(ls /proc/"$CKPTD_PID"/task | wc -l)
     : >"$WORK/strace.err"
     strace -f -p "$CKPTD_PID" -e trace=fallocate,sync_file_range "${opts[@]}" \
         -o "$WORK/trace" 2>"$WORK/strace.err" &
     SPID=$!
-    for i in $(seq 1 250); do # until it says each thread is attached, or 5 s
-        [ "$(grep -c attached "$WORK/strace.err")" -ge "$threads" ] && break
+    # strace says "Process N attached with T threads" once it holds them all.
+    for i in $(seq 1 250); do # or 5 s
+        grep -q attached "$WORK/strace.err" && break
         running "$SPID" || break
         sleep 0.02
     done
