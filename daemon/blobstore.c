@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +22,13 @@
 #include "ckpt_limits.h"
 #include "digest.h"
 #include "failpoint.h"
+#include "workq.h"
 
-/* Early writeback (see blob_tmp_write): ranges of temp files whose pages
- * should start on their way to the disk, each with a descriptor of its own
- * so the temp file may be closed meanwhile. */
+/* Early writeback (see blob_tmp_write): a range of a temp file whose pages
+ * should start on their way to the disk, with a descriptor of its own so the
+ * temp file may be closed meanwhile. */
 struct wb_range {
+    struct blobstore *bs;
     int fd;
     off_t off, len;
 };
@@ -40,14 +41,11 @@ struct blobstore {
     atomic_ullong sync_failures; /* fsync/fdatasync calls that failed */
     int tmp_fd;                  /* DIR/tmp */
     atomic_ullong seq;           /* names temp files */
-    /* The writeback thread and its queue; running false on a file system
-     * without a disk behind it (tmpfs), or when the thread did not start. */
-    bool wb_running, wb_stop;
-    pthread_t wb_thread;
-    pthread_mutex_t wb_lock;
-    pthread_cond_t wb_more;
-    struct wb_range wb_queue[WRITEBACK_QUEUE];
-    unsigned wb_head, wb_count;
+    /* The writeback thread; NULL on a file system without a disk behind it
+     * (tmpfs), or when the thread did not start. */
+    struct workq *wb;
+    atomic_uint wb_queued; /* ranges queued and not yet done */
+    atomic_bool wb_stop;   /* closing: drop what is still queued */
 };
 
 struct blob_tmp {
@@ -112,34 +110,22 @@ static int sweep_tmp(struct blobstore *bs)
     return 0;
 }
 
-/* The writeback thread: start writing each queued range to the disk
+/* The writeback thread: start writing a queued range to the disk
  * (SYNC_FILE_RANGE_WRITE does not wait for it), so the upload's final
  * fdatasync finds little left to do. It runs here, not on the event thread
  * that wrote the bytes: starting writeback can wait on the block layer's
  * throttling and on the file system's block allocation, and an event
  * thread that waits stalls every connection it serves. */
-static void *writeback(void *arg)
+static void writeback(void *arg)
 {
-    struct blobstore *bs = arg;
+    struct wb_range *w = arg;
+    struct blobstore *bs = w->bs;
 
-    pthread_mutex_lock(&bs->wb_lock);
-    for (;;) {
-        while (!bs->wb_count && !bs->wb_stop)
-            pthread_cond_wait(&bs->wb_more, &bs->wb_lock);
-        if (!bs->wb_count)
-            break; /* stopping, and nothing left */
-        struct wb_range w = bs->wb_queue[bs->wb_head];
-        bool stopping = bs->wb_stop;
-        bs->wb_head = (bs->wb_head + 1) % WRITEBACK_QUEUE;
-        bs->wb_count--;
-        pthread_mutex_unlock(&bs->wb_lock);
-        if (!stopping)
-            (void)sync_file_range(w.fd, w.off, w.len, SYNC_FILE_RANGE_WRITE);
-        close(w.fd);
-        pthread_mutex_lock(&bs->wb_lock);
-    }
-    pthread_mutex_unlock(&bs->wb_lock);
-    return NULL;
+    if (!atomic_load(&bs->wb_stop))
+        (void)sync_file_range(w->fd, w->off, w->len, SYNC_FILE_RANGE_WRITE);
+    close(w->fd);
+    free(w);
+    atomic_fetch_sub(&bs->wb_queued, 1);
 }
 
 /* Whether the file system under fd keeps its data in memory only, where
@@ -152,43 +138,36 @@ static bool in_memory(int fd)
 
 static void writeback_start(struct blobstore *bs)
 {
-    if (in_memory(bs->tmp_fd))
-        return;
-    bs->wb_running = pthread_create(&bs->wb_thread, NULL, writeback, bs) == 0;
-    if (bs->wb_running)
-        pthread_setname_np(bs->wb_thread, "ckptd-writeback");
+    if (!in_memory(bs->tmp_fd) && workq_new(1, "ckptd-writeback", &bs->wb) < 0)
+        bs->wb = NULL;
 }
 
-/* Queue [off, off + len) of fd for writeback; dropped when the queue is
- * full or no descriptor is left, since the final fdatasync writes it all
- * anyway. */
+/* Queue [off, off + len) of fd for writeback. Dropped when WRITEBACK_QUEUE
+ * ranges are already waiting, or memory or descriptors are short: the final
+ * fdatasync writes it all anyway. */
 static void writeback_queue(struct blobstore *bs, int fd, uint64_t off, uint64_t len)
 {
-    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup_fd < 0)
+    struct wb_range *w = NULL;
+
+    if (atomic_fetch_add(&bs->wb_queued, 1) >= WRITEBACK_QUEUE || !(w = malloc(sizeof(*w))))
+        goto drop;
+    *w = (struct wb_range){bs, fcntl(fd, F_DUPFD_CLOEXEC, 0), (off_t)off, (off_t)len};
+    if (w->fd < 0)
+        goto drop;
+    if (workq_submit(bs->wb, writeback, w) == 0)
         return;
-    pthread_mutex_lock(&bs->wb_lock);
-    if (bs->wb_count < WRITEBACK_QUEUE && !bs->wb_stop) {
-        bs->wb_queue[(bs->wb_head + bs->wb_count++) % WRITEBACK_QUEUE] =
-            (struct wb_range){dup_fd, (off_t)off, (off_t)len};
-        dup_fd = -1;
-        pthread_cond_signal(&bs->wb_more);
-    }
-    pthread_mutex_unlock(&bs->wb_lock);
-    if (dup_fd >= 0)
-        close(dup_fd);
+    close(w->fd);
+drop:
+    free(w);
+    atomic_fetch_sub(&bs->wb_queued, 1);
 }
 
+/* Stop the writeback thread; ranges still queued are closed unwritten. */
 static void writeback_stop(struct blobstore *bs)
 {
-    if (bs->wb_running) {
-        pthread_mutex_lock(&bs->wb_lock);
-        bs->wb_stop = true;
-        pthread_cond_signal(&bs->wb_more);
-        pthread_mutex_unlock(&bs->wb_lock);
-        pthread_join(bs->wb_thread, NULL);
-        bs->wb_running = false;
-    }
+    atomic_store(&bs->wb_stop, true);
+    workq_free(bs->wb);
+    bs->wb = NULL;
 }
 
 int blobstore_open(const char *dir, struct blobstore **out)
@@ -199,8 +178,6 @@ int blobstore_open(const char *dir, struct blobstore **out)
     if (!bs)
         return -ENOMEM;
     bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
-    pthread_mutex_init(&bs->wb_lock, NULL);
-    pthread_cond_init(&bs->wb_more, NULL);
     bs->dir = strdup(dir);
     if (!bs->dir) {
         r = -ENOMEM;
@@ -240,8 +217,6 @@ void blobstore_close(struct blobstore *bs)
     if (!bs)
         return;
     writeback_stop(bs);
-    pthread_cond_destroy(&bs->wb_more);
-    pthread_mutex_destroy(&bs->wb_lock);
     if (bs->blobs_fd >= 0)
         close(bs->blobs_fd);
     if (bs->tmp_fd >= 0)
@@ -294,7 +269,7 @@ int blobstore_tmp_new(struct blobstore *bs, uint64_t size, struct blob_tmp **out
             openat(bs->tmp_fd, t->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd >= 0) {
             failpoint("temp-open-crash");
-            if (bs->wb_running && size >= PREALLOCATE_MIN)
+            if (bs->wb && size >= PREALLOCATE_MIN)
                 allocate(t, size);
             *out = t;
             return 0;
@@ -966,8 +941,6 @@ int blobstore_open_existing(const char *dir, struct blobstore **out)
     if (!bs)
         return -ENOMEM;
     bs->blobs_fd = bs->tmp_fd = bs->dir_fd = -1;
-    pthread_mutex_init(&bs->wb_lock, NULL);
-    pthread_cond_init(&bs->wb_more, NULL);
     bs->dir = strdup(dir);
     if (!bs->dir) {
         r = -ENOMEM;

@@ -723,7 +723,7 @@ int main(int argc, char **argv)
         log_startup_error("cannot start the scrub thread: %s", strerror(-r));
         goto out;
     }
-    r = workq_new(COMMIT_THREADS, &app.workq);
+    r = workq_new(COMMIT_THREADS, "ckptd-commit", &app.workq);
     if (r < 0) {
         log_startup_error("cannot start worker threads: %s", strerror(-r));
         goto out;

@@ -46,7 +46,7 @@ static void *worker(void *p)
     return NULL;
 }
 
-int workq_new(unsigned n, struct workq **out)
+int workq_new(unsigned n, const char *name, struct workq **out)
 {
     struct workq *q = calloc(1, sizeof(*q));
     if (!q)
@@ -64,6 +64,7 @@ int workq_new(unsigned n, struct workq **out)
             workq_free(q);
             return -r;
         }
+        pthread_setname_np(q->threads[i], name);
         q->n_threads++;
     }
     *out = q;

@@ -7,8 +7,9 @@
 
 struct workq;
 
-/* Start n threads. Returns 0 or a negative errno. */
-int workq_new(unsigned n, struct workq **out);
+/* Start n threads named name (at most 15 bytes, as ps and top show it).
+ * Returns 0 or a negative errno. */
+int workq_new(unsigned n, const char *name, struct workq **out);
 
 /* Queue fn(arg). -ESHUTDOWN once workq_drain has begun: the caller still
  * owns arg. -ENOMEM when out of memory. */

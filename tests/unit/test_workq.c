@@ -19,6 +19,7 @@
 static atomic_int counter;
 static atomic_int runs[MANY];
 static atomic_int on_main_thread;
+static atomic_int misnamed;
 static pthread_t main_thread;
 
 static void sleep_ms(long ms)
@@ -35,6 +36,10 @@ static void count_job(void *arg)
     atomic_fetch_add(&counter, 1);
     if (pthread_equal(pthread_self(), main_thread))
         atomic_fetch_add(&on_main_thread, 1);
+    char name[16] = "";
+    if (pthread_getname_np(pthread_self(), name, sizeof(name)) != 0 ||
+        strcmp(name, "test-workq") != 0)
+        atomic_fetch_add(&misnamed, 1);
 }
 
 static void slow_job(void *arg)
@@ -81,7 +86,7 @@ static void meet_job(void *arg)
 static void test_all_run(void)
 {
     struct workq *q = NULL;
-    int r = workq_new(4, &q);
+    int r = workq_new(4, "test-workq", &q);
     CHECK(r == 0 && q != NULL, "workq_new(4) starts a queue");
     if (r < 0)
         return;
@@ -105,13 +110,15 @@ static void test_all_run(void)
     CHECK(once == MANY && atomic_load(&counter) == MANY,
           "each of %d jobs ran exactly once by the time workq_drain returned (%d did)", MANY, once);
     CHECK(atomic_load(&on_main_thread) == 0, "no job ran on the submitting thread");
+    CHECK(atomic_load(&misnamed) == 0,
+          "every job ran on a thread named \"test-workq\" (%d did not)", atomic_load(&misnamed));
     workq_free(q);
 }
 
 static void test_drain_waits(void)
 {
     struct workq *q = NULL;
-    int r = workq_new(1, &q);
+    int r = workq_new(1, "test-workq", &q);
     CHECK(r == 0 && q != NULL, "workq_new(1) starts a queue");
     if (r < 0)
         return;
@@ -144,7 +151,7 @@ static void test_drain_waits(void)
 static void test_parallel(void)
 {
     struct workq *q = NULL;
-    int r = workq_new(4, &q);
+    int r = workq_new(4, "test-workq", &q);
     if (r < 0) {
         CHECK(r == 0, "workq_new(4) starts a queue for the parallel test");
         return;
@@ -164,7 +171,7 @@ static void test_free(void)
 {
     /* workq_free drains on its own: queued work still runs. */
     struct workq *q = NULL;
-    int r = workq_new(2, &q);
+    int r = workq_new(2, "test-workq", &q);
     if (r < 0) {
         CHECK(r == 0, "workq_new(2) starts a queue for the free test");
         return;
