@@ -666,32 +666,37 @@ static bool verify_upload(struct request *req)
     return true;
 }
 
+/* store_commit's answer, on the thread that committed the upload's batch. */
+static void commit_done(void *arg, int r, const struct ckpt_record *rec)
+{
+    struct request *req = arg;
+    char location[64];
+
+    if (r < 0) {
+        log_error("cannot commit upload to run '%s': %s", req->upload->meta.run, strerror(-r));
+        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
+    } else {
+        reply_record(req, 201, rec);
+        snprintf(location, sizeof(location), "/v1/checkpoints/%" PRId64, rec->id);
+        respond_header(req, "Location", location);
+        watch_notify(req->app->watch, rec->meta.run); /* wake long polls on this run */
+    }
+    request_resume(req);
+}
+
 /* On a worker thread: verify a large body (its hasher thread may still be
  * catching up, so that wait stays off the event threads), then commit. */
 static void commit_job(void *arg)
 {
     struct request *req = arg;
     struct upload *u = req->upload;
-    struct ckpt_record rec;
-    char location[64];
-    int r;
 
     if (!u->finished && !verify_upload(req)) {
         request_resume(req);
         return;
     }
-    r = store_commit(req->app->store, upload_detach_tmp(u), &u->meta, u->received, u->digest_hex,
-                     &rec);
-    if (r < 0) {
-        log_error("cannot commit upload to run '%s': %s", u->meta.run, strerror(-r));
-        respond_error(req, error_from_errno(r), "cannot store checkpoint: %s", strerror(-r));
-    } else {
-        reply_record(req, 201, &rec);
-        snprintf(location, sizeof(location), "/v1/checkpoints/%" PRId64, rec.id);
-        respond_header(req, "Location", location);
-        watch_notify(req->app->watch, rec.meta.run); /* wake long polls on this run */
-    }
-    request_resume(req);
+    store_commit(req->app->store, upload_detach_tmp(u), &u->meta, u->received, u->digest_hex,
+                 commit_done, req);
 }
 
 void api_upload_end(struct request *req)

@@ -18,8 +18,8 @@ struct store {
     struct blobstore *blobs;
     struct index *index;
     pthread_mutex_t publish_lock; /* orders publish+insert against delete+remove */
-    /* Group commit: uploads queue here while one of them commits a batch;
-     * each waits on a condition variable of its own (see store_commit). */
+    /* Group commit: uploads queue here while a thread commits a batch
+     * (see store_commit). */
     pthread_mutex_t commit_lock;
     struct commit_req *commit_head, **commit_tail;
     bool committing;
@@ -42,13 +42,21 @@ int store_open(const char *dir, unsigned readers, struct store **out);
 /* Close; NULL is a no-op. */
 void store_close(struct store *s);
 
+/* Called when an upload's commit is final: result 0 with its record, or
+ * -errno with rec NULL. rec is valid only during the call. */
+typedef void store_commit_done_fn(void *arg, int result, const struct ckpt_record *rec);
+
 /* Commit an upload: fsync the temp file, publish it as blob sha_hex, insert
- * the index row, and fill *out. Always consumes tmp, discarding it on
- * failure, so a failed commit leaves neither a blob nor a row. Uploads
- * that reach this point together share one index transaction (group
- * commit): one WAL sync for all of them, each still all or nothing. */
-int store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta, uint64_t size,
-                 const char *sha_hex, struct ckpt_record *out);
+ * the index row, then call done(arg, ...) once. Always consumes tmp,
+ * discarding it on failure, so a failed commit leaves neither a blob nor a
+ * row. Uploads that reach this point together share one index transaction
+ * (group commit): one WAL sync for all of them, each still all or nothing.
+ * Returns when the upload is queued behind a batch in progress, whose
+ * thread then commits it and calls done; otherwise this thread commits
+ * batches, other threads' uploads included, until none is queued. meta and
+ * sha_hex must stay valid until done is called. */
+void store_commit(struct store *s, struct blob_tmp *tmp, const struct ckpt_meta *meta,
+                  uint64_t size, const char *sha_hex, store_commit_done_fn *done, void *arg);
 
 /* Store p as run's retention policy and apply it at once (one index
  * transaction), then unlink the blobs of dropped checkpoints that nothing
