@@ -33,8 +33,8 @@ const struct config_key config_keys[] = {
      "data directory, created if missing"},
     {"max-upload", CFG_SIZE, FIELD(max_upload), "100G", 1, UINT64_MAX, NULL, true, false, "BYTES",
      "largest checkpoint accepted; larger uploads answer 413"},
-    {"threads", CFG_INT, FIELD(threads), "4", 1, THREADS_MAX, NULL, false, false, "N",
-     "HTTP event threads"},
+    {"threads", CFG_INT, FIELD(threads), "auto", 1, THREADS_MAX, NULL, false, false, "N",
+     "HTTP event threads; auto = one per CPU the daemon may run on, at least 2"},
     {"query-cache", CFG_INT, FIELD(query_cache), "64", 0, QCACHE_SLOTS_MAX, NULL, false, false, "N",
      "answers to /best, /latest and listing queries each HTTP thread keeps until the next "
      "write; 0 = off"},
@@ -197,8 +197,9 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
 
     if (!label)
         label = k->name;
-    if (k->type == CFG_SIZE && strcmp(k->def, "auto") == 0 && strcmp(value, "auto") == 0) {
-        *dst = CONFIG_SIZE_AUTO;
+    bool is_auto = strcmp(k->def, "auto") == 0;
+    if (is_auto && strcmp(value, "auto") == 0) {
+        *dst = CONFIG_AUTO;
         return 0;
     }
     if (k->type == CFG_SIZE)
@@ -211,7 +212,8 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
     else
         r = parse_scaled(value, "", NULL, &v);
     if (r == -EINVAL) {
-        seterr(err, err_size, "invalid %s '%s': expected %s", label, value, expect[k->type]);
+        seterr(err, err_size, "invalid %s '%s': expected %s%s", label, value, expect[k->type],
+               is_auto ? ", or auto" : "");
         return r;
     }
     if (r < 0 || v < k->min || v > k->max) {
@@ -219,9 +221,11 @@ static int set_number(uint64_t *dst, const struct config_key *k, const char *val
         format_bound(k, k->min, lo, sizeof(lo));
         format_bound(k, k->max, hi, sizeof(hi));
         if (k->max == UINT64_MAX)
-            seterr(err, err_size, "invalid %s '%s': must be at least %s", label, value, lo);
+            seterr(err, err_size, "invalid %s '%s': must be at least %s%s", label, value, lo,
+                   is_auto ? ", or auto" : "");
         else
-            seterr(err, err_size, "invalid %s '%s': must be %s to %s", label, value, lo, hi);
+            seterr(err, err_size, "invalid %s '%s': must be %s to %s%s", label, value, lo, hi,
+                   is_auto ? ", or auto" : "");
         return -ERANGE;
     }
     *dst = v;
@@ -502,13 +506,15 @@ void config_format(const struct config *c, const struct config_key *k, char *buf
     case CFG_BOOL: snprintf(buf, size, "%s", *(const bool *)p ? "true" : "false"); break;
     case CFG_ENUM: snprintf(buf, size, "%s", k->choices[*(const int *)p]); break;
     case CFG_SIZE:
-        if (*(const uint64_t *)p == CONFIG_SIZE_AUTO && strcmp(k->def, "auto") == 0)
+    case CFG_INT:
+        if (*(const uint64_t *)p == CONFIG_AUTO && strcmp(k->def, "auto") == 0)
             snprintf(buf, size, "auto");
-        else
+        else if (k->type == CFG_SIZE)
             format_size(*(const uint64_t *)p, buf, size);
+        else
+            snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p);
         break;
     case CFG_DURATION: format_duration(*(const uint64_t *)p, buf, size); break;
-    case CFG_INT: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     }
 }
 

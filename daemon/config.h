@@ -20,8 +20,9 @@
 #define SHUTDOWN_TIMEOUT_MAX 3600           /* --shutdown-timeout, seconds */
 #define SCRUB_INTERVAL_MAX (366ULL * 86400) /* --scrub-interval, seconds */
 #define SCRUB_RATE_MAX 100000               /* --scrub-rate, MB/s */
-/* A size key whose default is "auto" also takes "auto", stored as this. */
-#define CONFIG_SIZE_AUTO UINT64_MAX
+/* A size or integer key whose default is "auto" also takes "auto", stored
+ * as this. */
+#define CONFIG_AUTO UINT64_MAX
 
 enum config_type {
     CFG_STRING,   /* free text */

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,7 +473,7 @@ static int load_policy_file(const char *path, struct policy *p, char *err, size_
     return 0;
 }
 
-_Static_assert(CONFIG_SIZE_AUTO == RESERVE_AUTO, "reserve = auto is the store's RESERVE_AUTO");
+_Static_assert(CONFIG_AUTO == RESERVE_AUTO, "reserve = auto is the store's RESERVE_AUTO");
 
 static struct scrub_config scrub_settings(const struct config *c)
 {
@@ -481,11 +482,23 @@ static struct scrub_config scrub_settings(const struct config *c)
     return sc;
 }
 
+/* The event threads: c->threads, or for auto one per CPU this process may
+ * run on (its affinity mask, which containers and taskset narrow). */
+static unsigned event_threads(const struct config *c)
+{
+    if (c->threads != CONFIG_AUTO)
+        return (unsigned)c->threads;
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                          : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < THREADS_AUTO_MIN ? THREADS_AUTO_MIN : n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
+}
+
 static struct server_config server_limits(const struct config *c, const char *host, uint16_t port)
 {
     struct server_config sc = {.host = host,
                                .port = port,
-                               .threads = (unsigned)c->threads,
+                               .threads = event_threads(c),
                                .max_uploads = (unsigned)c->max_uploads,
                                .max_uploads_per_ip = (unsigned)c->max_uploads_per_ip,
                                .header_timeout_s = (unsigned)c->header_timeout,
@@ -667,7 +680,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: cannot open log file '%s': %s\n", cfg.log_file, strerror(-r));
         goto out;
     }
-    r = store_open(cfg.data, (unsigned)cfg.threads + WORKER_READERS + 2, &app.store);
+    r = store_open(cfg.data, event_threads(&cfg) + WORKER_READERS + 2, &app.store);
     if (r < 0) {
         log_startup_error("cannot open data directory '%s': %s", cfg.data, strerror(-r));
         goto out;
@@ -745,9 +758,10 @@ int main(int argc, char **argv)
     printf("ckptd listening on %s://%s%s%s:%u data=%s\n", tls ? "https" : "http",
            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, cfg.data);
     fflush(stdout);
-    log_info("ckptd %s (pid %ld) listening on %s%s%s:%u, data %s%s%s", CKPTD_VERSION,
-             (long)getpid(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port,
-             cfg.data, cl.config_path ? ", config " : "", cl.config_path ? cl.config_path : "");
+    log_info("ckptd %s (pid %ld) listening on %s%s%s:%u, data %s%s%s, %u event threads",
+             CKPTD_VERSION, (long)getpid(), strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port, cfg.data, cl.config_path ? ", config " : "",
+             cl.config_path ? cl.config_path : "", event_threads(&cfg));
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)

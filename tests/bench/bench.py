@@ -1154,8 +1154,9 @@ class Bench:
                  "then %d counted rounds. Figures are medians with min–max in brackets; the "
                  "ratio is ckptd/peer taken round by round. MB/s is 10^6 bytes per second, "
                  "timed around the whole client command. Client and servers share the same "
-                 "%d cores. ckptd runs with its defaults (4 threads); nginx with "
-                 "`worker_processes auto`." % (RUNS, os.cpu_count()))
+                 "%d cores. ckptd runs with its defaults (`threads = auto`: one event thread per "
+                 "CPU, at least 2, so %d here); nginx with `worker_processes auto` (one worker "
+                 "per CPU)." % (RUNS, os.cpu_count(), max(2, min(64, len(os.sched_getaffinity(0))))))
         L.append("")
         L.append("## Limits (measured in the same run)")
         L.append("")

@@ -18,8 +18,8 @@ check_eq "--check-config with no file exits 0" 0 "$RC"
 check_eq "--check-config prints one line per key (22)" 22 "$(wc -l <"$WORK/out")"
 check "--check-config lines are all 'key = value'" \
     bash -c "! grep -vqE '^[a-z][a-z0-9-]* = [^ ].*\$' '$WORK/out'"
-check "--check-config shows the defaults (max-upload = 100G, threads = 4, reserve = auto, scrub-interval = 7d)" \
-    bash -c "grep -qx 'max-upload = 100G' '$WORK/out' && grep -qx 'threads = 4' '$WORK/out' &&
+check "--check-config shows the defaults (max-upload = 100G, threads = auto, reserve = auto, scrub-interval = 7d)" \
+    bash -c "grep -qx 'max-upload = 100G' '$WORK/out' && grep -qx 'threads = auto' '$WORK/out' &&
              grep -qx 'reserve = auto' '$WORK/out' && grep -qx 'scrub-interval = 7d' '$WORK/out'"
 check_eq "--check-config prints nothing on stderr" "" "$(cat "$WORK/err")"
 cp "$WORK/out" "$WORK/defaults.out"
@@ -74,7 +74,7 @@ bad_conf()
 }
 bad_conf "unknown key" "3: unknown key 'max-uplod'" "# c" "threads = 2" "max-uplod = 1G"
 bad_conf "malformed size" "1: invalid max-upload '10X': expected a byte count such as 512K, 10G (K, M, G, T: powers of 1024)" "max-upload = 10X"
-bad_conf "out of range" "2: invalid threads '65': must be 1 to 64" "" "threads = 65"
+bad_conf "out of range" "2: invalid threads '65': must be 1 to 64, or auto" "" "threads = 65"
 bad_conf "duration out of range" "1: invalid shutdown-timeout '2h': must be 0 to 1h" "shutdown-timeout = 2h"
 bad_conf "bad enum" "1: invalid log-level 'loud': expected error, warn, info or debug" "log-level = loud"
 bad_conf "missing '='" "2: expected '=' after 'threads'" "max-upload = 1G" "threads 4"

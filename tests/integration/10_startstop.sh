@@ -109,6 +109,39 @@ else
     fail "ckptd starts with --threads 1 --max-upload 10M"
 fi
 
+# threads = auto (the default): one event thread per CPU the daemon may run
+# on, at least 2; taskset narrows what it may run on
+want=$(nproc)
+[ "$want" -lt 2 ] && want=2
+[ "$want" -gt 64 ] && want=64
+workers() { grep -lx MHD-worker /proc/"$CKPTD_PID"/task/*/comm 2>/dev/null | wc -l; }
+if start_ckptd; then
+    check "by default the log names one event thread per CPU, at least 2 ($want)" \
+        grep -q ", $want event threads" "$CKPTD_ERR"
+    check_eq "... and $want MHD-worker threads run" "$want" "$(workers)"
+    stop_ckptd "ckptd with threads = auto exits 0 on SIGTERM"
+else
+    fail "ckptd starts with threads = auto"
+fi
+if command -v taskset >/dev/null; then
+    if CKPTD_WRAPPER="taskset -c 0" start_ckptd; then
+        check "on one CPU (taskset -c 0), auto still starts 2 event threads" \
+            grep -q ", 2 event threads" "$CKPTD_ERR"
+        check_eq "... 2 MHD-worker threads" 2 "$(workers)"
+        stop_ckptd "ckptd on one CPU exits 0 on SIGTERM"
+    else
+        fail "ckptd starts under taskset -c 0"
+    fi
+    if CKPTD_WRAPPER="taskset -c 0" start_ckptd --threads 3; then
+        check_eq "--threads 3 on one CPU starts 3 MHD-worker threads" 3 "$(workers)"
+        stop_ckptd "ckptd with --threads 3 exits 0 on SIGTERM"
+    else
+        fail "ckptd starts with --threads 3 under taskset -c 0"
+    fi
+else
+    skip "threads = auto under taskset" "no taskset"
+fi
+
 # IPv6 loopback
 if grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 2>/dev/null; then
     if CKPTD_LISTEN='[::1]:0' start_ckptd; then

@@ -36,7 +36,7 @@ static void test_defaults(void)
 
     config_defaults(&c);
     CHECK(c.max_upload == DEFAULT_MAX_UPLOAD, "default max-upload is DEFAULT_MAX_UPLOAD");
-    CHECK(c.threads == DEFAULT_THREADS, "default threads is DEFAULT_THREADS");
+    CHECK(c.threads == CONFIG_AUTO, "default threads is auto");
     CHECK(c.query_cache == DEFAULT_QCACHE_SLOTS, "default query-cache is DEFAULT_QCACHE_SLOTS");
     CHECK(key("threads")->max == THREADS_MAX, "threads is bounded by THREADS_MAX");
     CHECK(c.max_uploads == DEFAULT_MAX_UPLOADS, "default max-uploads is DEFAULT_MAX_UPLOADS");
@@ -50,7 +50,7 @@ static void test_defaults(void)
     CHECK(c.log_level == CFG_LOG_INFO && c.log_format == CFG_LOG_JSON,
           "default log-level info, log-format json");
     CHECK(c.log_file[0] == '\0', "default log-file is empty (stderr)");
-    CHECK(c.reserve == CONFIG_SIZE_AUTO,
+    CHECK(c.reserve == CONFIG_AUTO,
           "default reserve is auto (1%% of the file system, at most 256M)");
     CHECK(c.max_disk == 0, "default max-disk is 0 (none)");
     CHECK(c.scrub_interval == 7 * 86400, "default scrub-interval is 7 days in seconds");
@@ -120,6 +120,7 @@ static void test_values(void)
         {"threads", "1", 0, 1},
         {"threads", "64", 0, 64},
         {"threads", "0", -ERANGE, 0},
+        {"threads", "auto", 0, CONFIG_AUTO},
         {"threads", "65", -ERANGE, 0},
         {"threads", "4K", -EINVAL, 0},
         {"threads", "abc", -EINVAL, 0},
@@ -141,7 +142,7 @@ static void test_values(void)
         {"scrub-rate", "100001", -ERANGE, 0},
         {"min-upload-rate", "0", 0, 0},
         {"reserve", "0", 0, 0},
-        {"reserve", "auto", 0, CONFIG_SIZE_AUTO},
+        {"reserve", "auto", 0, CONFIG_AUTO},
         {"max-disk", "auto", -EINVAL, 0},
         {"max-uploads", "1001", -ERANGE, 0},
         {"max-uploads-per-ip", "0", -ERANGE, 0},
