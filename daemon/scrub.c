@@ -325,6 +325,8 @@ int scrub_start(struct store *s, const struct scrub_config *cfg, struct scrub **
         index_kv_set_many(s->index, &key, &sc->base_ms, 1);
     }
     r = pthread_create(&sc->thread, NULL, scrub_thread, sc);
+    if (r == 0)
+        pthread_setname_np(sc->thread, "ckptd-scrub");
     if (r != 0) {
         pthread_cond_destroy(&sc->cond);
         pthread_mutex_destroy(&sc->lock);

@@ -1093,9 +1093,10 @@ int server_start(struct app *app, const struct server_config *cfg, struct server
     }
     srv->acceptor_started = true;
     pthread_setname_np(srv->acceptor, "ckptd-accept"); /* as MHD names its own "MHD-worker" */
-    if (pthread_create(&srv->watchdog, NULL, watchdog, srv) == 0)
+    if (pthread_create(&srv->watchdog, NULL, watchdog, srv) == 0) {
+        pthread_setname_np(srv->watchdog, "ckptd-watchdog");
         srv->watchdog_started = true;
-    else
+    } else
         log_error("cannot start the connection watchdog; slow clients are not cut");
     *port = bound_port(srv->listen_fd, cfg->port);
     *out = srv;

@@ -213,6 +213,8 @@ int store_metrics_new(struct store *s, struct metrics *reg, struct store_metrics
      * no extra work (and its allocator state is what it was without this
      * thread, which 76_syscall_faults.sh's counting of calls relies on). */
     r = -pthread_create(&sm->thread, NULL, refresher, sm);
+    if (r == 0)
+        pthread_setname_np(sm->thread, "ckptd-metrics");
     if (r < 0) {
         store_metrics_free(sm);
         return r;

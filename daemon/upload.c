@@ -133,9 +133,10 @@ int upload_write(struct upload *u, const void *data, size_t len)
     if (!u->hashing && !u->inline_hash && u->written >= HASH_PIPELINE_MIN) {
         u->hashed = u->written;
         if (hasher_slot_get()) {
-            if (pthread_create(&u->hasher, NULL, hasher, u) == 0)
+            if (pthread_create(&u->hasher, NULL, hasher, u) == 0) {
+                pthread_setname_np(u->hasher, "ckptd-hasher");
                 u->hashing = true;
-            else
+            } else
                 atomic_fetch_sub(&hashers, 1);
         }
         u->inline_hash = !u->hashing; /* decided once: keep hashing here */

@@ -180,6 +180,8 @@ int watch_new(struct watch **out)
         return r;
     }
     int r = pthread_create(&w->thread, NULL, run_thread, w);
+    if (r == 0)
+        pthread_setname_np(w->thread, "ckptd-watch");
     if (r != 0) {
         close(w->efd);
         pthread_mutex_destroy(&w->lock);

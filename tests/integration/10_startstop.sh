@@ -119,6 +119,11 @@ if start_ckptd; then
     check "by default the log names one event thread per CPU, at least 2 ($want)" \
         grep -q ", $want event threads" "$CKPTD_ERR"
     check_eq "... and $want MHD-worker threads run" "$want" "$(workers)"
+    names=$(sort -u /proc/"$CKPTD_PID"/task/*/comm | tr '\n' ' ')
+    for t in ckptd-accept ckptd-commit ckptd-scrub ckptd-watch ckptd-watchdog ckptd-metrics; do
+        check "a thread is named $t (threads: $names)" grep -qx "$t" /proc/"$CKPTD_PID"/task/*/comm
+    done
+    check_eq "16 ckptd-commit threads" 16 "$(grep -lx ckptd-commit /proc/"$CKPTD_PID"/task/*/comm | wc -l)"
     stop_ckptd "ckptd with threads = auto exits 0 on SIGTERM"
 else
     fail "ckptd starts with threads = auto"
