@@ -1249,9 +1249,11 @@ class Bench:
         commit, dirty = self.commit, self.dirty
         today = datetime.date.today().isoformat()
         L = []
-        L.append("# ckpt benchmark %s, commit %s%s" % (today, commit or "?",
-                                                       " (with uncommitted changes)" if dirty
-                                                       else ""))
+        # Name what was changed: a README edit does not touch what was measured, code does.
+        changed = sorted({line[3:] for line in dirty.splitlines()})
+        L.append("# ckpt benchmark %s, commit %s%s" % (
+            today, commit or "?",
+            " (with uncommitted changes to %s)" % ", ".join(changed) if changed else ""))
         L.append("")
         L.append("Machine: " + self.machine())
         L.append("")
